@@ -1,0 +1,5 @@
+"""python -m pixelagg"""
+
+from pixelagg.cli import main
+
+main()

@@ -1,0 +1,173 @@
+"""What the API and the CLI do, once: each action takes the store and returns JSON-ready data.
+
+The API handlers and the CLI's direct-store mode both call these, so a campaign looks the
+same whichever way it was made.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .campaign import (
+    Campaign,
+    check_legal_reference,
+    is_campaign_id,
+    new_campaign_id,
+    validate_changes,
+)
+from .config import Config
+from .exceptions import NotFound, ValidationError
+from .stats import StatsQuery, campaign_stats
+from .store import Store
+
+__all__ = [
+    "MAX_RANGE_DAYS",
+    "campaign_view",
+    "create_campaign",
+    "delete_campaign",
+    "get_campaign",
+    "list_campaigns",
+    "parse_stats_query",
+    "pixel_snippet",
+    "set_paused",
+    "stats",
+    "update_campaign",
+]
+
+MAX_RANGE_DAYS = 800
+
+_IMG_STYLE = "display:block;border:0;width:1px;height:1px;overflow:hidden"
+
+
+def pixel_snippet(pixel_url: str) -> str:
+    """The HTML to paste into the newsletter: the same bytes for every recipient."""
+    return f'<img src="{pixel_url}" width="1" height="1" alt="" style="{_IMG_STYLE}">'
+
+
+def campaign_view(campaign: Campaign, base_url: str) -> dict[str, Any]:
+    """A campaign as the API and the CLI show it."""
+    pixel_url = f"{base_url.rstrip('/')}/p/{campaign.id}.gif"
+    view: dict[str, Any] = {
+        "id": campaign.id,
+        "name": campaign.name,
+        "recipients": campaign.recipients,
+        "created_at": datetime.fromtimestamp(campaign.created_at, UTC).isoformat(),
+        "legal_basis": campaign.legal_basis,
+        "legal_reference": campaign.legal_reference,
+        "paused": campaign.paused,
+        "first_hit_at": (
+            datetime.fromtimestamp(campaign.first_hit, UTC).isoformat()
+            if campaign.first_hit
+            else None
+        ),
+        "pixel_url": pixel_url,
+        "snippet": pixel_snippet(pixel_url),
+        "notes": [],
+    }
+    if campaign.legal_basis == "consent":
+        view["notes"].append(
+            "Legal basis is consent: put this image only in mails to recipients who consented."
+        )
+    return view
+
+
+async def _existing(store: Store, campaign_id: str) -> Campaign:
+    campaign = await store.get_campaign(campaign_id) if is_campaign_id(campaign_id) else None
+    if campaign is None:
+        raise NotFound(f"No campaign with id {campaign_id[:40]!r}.")
+    return campaign
+
+
+async def create_campaign(store: Store, config: Config, body: Any) -> Campaign:
+    fields = validate_changes(body, creating=True)
+    fields.setdefault("legal_basis", config.campaigns.default_legal_basis)
+    campaign = Campaign(id=new_campaign_id(), created_at=time.time(), **fields)
+    check_legal_reference(campaign)
+    await store.create_campaign(campaign)
+    return campaign
+
+
+async def get_campaign(store: Store, campaign_id: str) -> Campaign:
+    return await _existing(store, campaign_id)
+
+
+async def list_campaigns(store: Store) -> list[Campaign]:
+    return await store.list_campaigns()
+
+
+async def update_campaign(store: Store, campaign_id: str, body: Any) -> Campaign:
+    changes = validate_changes(body, creating=False)
+    current = await _existing(store, campaign_id)
+    check_legal_reference(current.with_changes(changes))
+    updated = await store.update_campaign(campaign_id, changes)
+    if updated is None:
+        raise NotFound(f"No campaign with id {campaign_id[:40]!r}.")
+    return updated
+
+
+async def set_paused(store: Store, campaign_id: str, paused: bool) -> Campaign:
+    await _existing(store, campaign_id)
+    updated = await store.update_campaign(campaign_id, {"paused": paused})
+    if updated is None:
+        raise NotFound(f"No campaign with id {campaign_id[:40]!r}.")
+    return updated
+
+
+async def delete_campaign(store: Store, campaign_id: str) -> None:
+    if not is_campaign_id(campaign_id) or not await store.delete_campaign(campaign_id):
+        raise NotFound(f"No campaign with id {campaign_id[:40]!r}.")
+
+
+def _parse_date(name: str, value: str | None) -> date | None:
+    if value is None or value == "":
+        return None
+    try:
+        return date.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise ValidationError(
+            f"'{name}' must be a date as YYYY-MM-DD.", {"parameter": name}
+        ) from None
+
+
+def parse_stats_query(
+    config: Config,
+    campaign: Campaign,
+    start: str | None = None,
+    end: str | None = None,
+    tz: str | None = None,
+) -> StatsQuery:
+    """Validate a stats range. Defaults: from the campaign's creation day to today, in UTC."""
+    try:
+        zone = ZoneInfo(tz or "UTC")
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValidationError(
+            "'tz' must be an IANA time zone such as Europe/Amsterdam.", {"parameter": "tz"}
+        ) from None
+    today = datetime.now(zone).date()
+    created = datetime.fromtimestamp(campaign.created_at, zone).date()
+    first = _parse_date("from", start) or created
+    last = _parse_date("to", end) or max(today, first)
+    if last < first:
+        raise ValidationError("'to' must not be before 'from'.", {"parameter": "to"})
+    if last - first > timedelta(days=MAX_RANGE_DAYS):
+        raise ValidationError(
+            f"The range may span at most {MAX_RANGE_DAYS} days.", {"parameter": "from"}
+        )
+    return StatsQuery(first, last, zone, config.privacy.min_bucket)
+
+
+async def stats(
+    store: Store,
+    config: Config,
+    campaign_id: str,
+    start: str | None = None,
+    end: str | None = None,
+    tz: str | None = None,
+) -> dict[str, Any]:
+    campaign = await _existing(store, campaign_id)
+    return await campaign_stats(
+        store, campaign, parse_stats_query(config, campaign, start, end, tz)
+    )

@@ -1,0 +1,197 @@
+"""The JSON API under /api: campaigns and statistics, behind bearer tokens.
+
+The admin token may do everything; read tokens may only read campaigns and statistics.
+Every error has the one shape built in `errors.error_response`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import actions
+from .errors import error_response
+from .exceptions import ValidationError
+from .service import Service
+from .stats import stats_csv
+from .tokens import matches
+
+__all__ = ["MAX_BODY", "routes"]
+
+MAX_BODY = 64 * 1024
+MAX_COMPARE = 20
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def role_of(request: Request) -> str | None:
+    """'admin', 'read' or None, from the Authorization: Bearer header."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    token = token.strip()
+    service = _service(request)
+    role = None
+    if matches(token, service.admin_token):
+        role = "admin"
+    for read_token in service.read_tokens:  # compare with all, so timing says nothing
+        if matches(token, read_token) and role is None:
+            role = "read"
+    return role
+
+
+def _guard(handler: Handler, need: str) -> Handler:
+    async def guarded(request: Request) -> Response:
+        role = role_of(request)
+        if role is None:
+            return error_response(401, "Send 'Authorization: Bearer <token>' with a valid token.")
+        if need == "admin" and role != "admin":
+            return error_response(403, "This token may only read; this needs the admin token.")
+        return await handler(request)
+
+    return guarded
+
+
+async def _json_body(request: Request) -> Any:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise ValidationError(f"The body is larger than {MAX_BODY} bytes.")
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("The body is not valid JSON.") from None
+
+
+def base_url(request: Request) -> str:
+    return _service(request).config.server.public_url or str(request.base_url)
+
+
+def _view(request: Request, campaign: Any) -> dict[str, Any]:
+    return actions.campaign_view(campaign, base_url(request))
+
+
+async def create_campaign(request: Request) -> Response:
+    service = _service(request)
+    campaign = await actions.create_campaign(
+        service.store, service.config, await _json_body(request)
+    )
+    service.cache.put(campaign)
+    return JSONResponse(_view(request, campaign), status_code=201)
+
+
+async def list_campaigns(request: Request) -> Response:
+    campaigns = await actions.list_campaigns(_service(request).store)
+    return JSONResponse({"campaigns": [_view(request, c) for c in campaigns]})
+
+
+async def get_campaign(request: Request) -> Response:
+    campaign = await actions.get_campaign(_service(request).store, request.path_params["id"])
+    return JSONResponse(_view(request, campaign))
+
+
+async def update_campaign(request: Request) -> Response:
+    service = _service(request)
+    campaign = await actions.update_campaign(
+        service.store, request.path_params["id"], await _json_body(request)
+    )
+    service.cache.put(campaign)
+    return JSONResponse(_view(request, campaign))
+
+
+async def delete_campaign(request: Request) -> Response:
+    service = _service(request)
+    await actions.delete_campaign(service.store, request.path_params["id"])
+    service.cache.forget(request.path_params["id"])
+    return Response(status_code=204)
+
+
+def _pause(paused: bool) -> Handler:
+    async def handler(request: Request) -> Response:
+        service = _service(request)
+        campaign = await actions.set_paused(service.store, request.path_params["id"], paused)
+        service.cache.put(campaign)
+        return JSONResponse(_view(request, campaign))
+
+    return handler
+
+
+async def _report(request: Request) -> dict[str, Any]:
+    service = _service(request)
+    q = request.query_params
+    return await actions.stats(
+        service.store,
+        service.config,
+        request.path_params["id"],
+        q.get("from"),
+        q.get("to"),
+        q.get("tz"),
+    )
+
+
+async def campaign_stats(request: Request) -> Response:
+    return JSONResponse(await _report(request))
+
+
+async def campaign_stats_csv(request: Request) -> Response:
+    report = await _report(request)
+    filename = f"pixelagg-{report['campaign']['id']}.csv"
+    return Response(
+        stats_csv(report),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def compare(request: Request) -> Response:
+    service = _service(request)
+    ids = [i for i in request.query_params.get("campaigns", "").split(",") if i]
+    if not ids:
+        raise ValidationError(
+            "'campaigns' must list campaign ids, separated by commas.", {"parameter": "campaigns"}
+        )
+    if len(ids) > MAX_COMPARE:
+        raise ValidationError(
+            f"Compare at most {MAX_COMPARE} campaigns.", {"parameter": "campaigns"}
+        )
+    q = request.query_params
+    rows = []
+    for campaign_id in ids:
+        report = await actions.stats(
+            service.store, service.config, campaign_id, q.get("from"), q.get("to"), q.get("tz")
+        )
+        rows.append(
+            {
+                "campaign": report["campaign"],
+                "opens": report["opens"]["total"],
+                "unique_opens": {k: report["unique_opens"][k] for k in ("estimate", "low", "high")},
+                "unique_human_opens": report["unique_opens"]["human"],
+                "open_rate": report["open_rate"],
+                "machine_share": report["machine_share"],
+            }
+        )
+    return JSONResponse({"campaigns": rows})
+
+
+routes = [
+    Route("/api/campaigns", _guard(create_campaign, "admin"), methods=["POST"]),
+    Route("/api/campaigns", _guard(list_campaigns, "read"), methods=["GET"]),
+    Route("/api/campaigns/{id}", _guard(get_campaign, "read"), methods=["GET"]),
+    Route("/api/campaigns/{id}", _guard(update_campaign, "admin"), methods=["PATCH"]),
+    Route("/api/campaigns/{id}", _guard(delete_campaign, "admin"), methods=["DELETE"]),
+    Route("/api/campaigns/{id}/pause", _guard(_pause(True), "admin"), methods=["POST"]),
+    Route("/api/campaigns/{id}/resume", _guard(_pause(False), "admin"), methods=["POST"]),
+    Route("/api/campaigns/{id}/stats", _guard(campaign_stats, "read"), methods=["GET"]),
+    Route("/api/campaigns/{id}/stats.csv", _guard(campaign_stats_csv, "read"), methods=["GET"]),
+    Route("/api/stats", _guard(compare, "read"), methods=["GET"]),
+]

@@ -1,0 +1,110 @@
+"""create_app(config): routes, lifespan and middleware of the service."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import api
+from .config import Config, load
+from .errors import error_response, exception_handlers
+from .exceptions import StoreError
+from .middleware import AccessLog
+from .openapi import openapi_spec
+from .pixel import pixel
+from .service import Service
+from .store import Store
+from .tokens import matches
+
+__all__ = ["app_from_env", "create_app"]
+
+log = logging.getLogger("pixelagg.app")
+
+READY_TIMEOUT = 1.0
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Ready when the store answers and no write is waiting for a retry."""
+    service: Service = request.app.state.service
+    store = "ok"
+    try:
+        await asyncio.wait_for(service.store.ping(), READY_TIMEOUT)
+    except (StoreError, TimeoutError):
+        store = "unreachable"
+    writes = "ok" if service.aggregator.healthy else "retrying"
+    ready = store == "ok" and writes == "ok"
+    body = {
+        "status": "ready" if ready else "degraded",
+        "store": store,
+        "writes": writes,
+        "buffered_hits": service.aggregator.depth,
+        "dropped_hits": service.aggregator.dropped,
+    }
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+async def metrics(request: Request) -> Response:
+    service: Service = request.app.state.service
+    token = service.config.metrics.token
+    if token:
+        scheme, _, given = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not matches(given.strip(), token):
+            return error_response(
+                401, "Send 'Authorization: Bearer <token>' with the metrics token."
+            )
+    service.metrics.buffer_depth.set(service.aggregator.depth)
+    return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_spec())
+
+
+def create_app(config: Config, store: Store | None = None) -> Starlette:
+    """The ASGI app. The store is opened here unless given."""
+    service = Service.build(config, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        try:
+            yield
+        finally:
+            await service.stop()
+
+    routes = [
+        Route("/p/{rest:path}", pixel, methods=["GET", "HEAD"]),
+        Route("/healthz", healthz, methods=["GET", "HEAD"]),
+        Route("/readyz", readyz, methods=["GET", "HEAD"]),
+        Route("/openapi.json", openapi, methods=["GET"]),
+        *api.routes,
+    ]
+    if config.metrics.enabled:
+        routes.append(Route("/metrics", metrics, methods=["GET"]))
+    app = Starlette(
+        routes=routes,
+        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        middleware=[
+            Middleware(AccessLog, metrics=service.metrics, enabled=config.server.access_log)
+        ],
+        lifespan=lifespan,
+    )
+    app.state.service = service
+    return app
+
+
+def app_from_env() -> Starlette:
+    """The app for `pixelagg serve`: each worker loads the configuration from the environment."""
+    return create_app(load())

@@ -1,0 +1,80 @@
+"""The store's key names. Every key of a campaign carries the hash tag {c:ID}.
+
+The tag puts all of a campaign's keys in one Redis Cluster slot, so multi-key commands
+(PFCOUNT over many days) and the per-campaign write script run on one node.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+__all__ = ["KeyInfo", "Keyspace"]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One stored key as the audit and the tests see it."""
+
+    key: str
+    kind: str  # hash, hll, string, zset
+    ttl: float | None  # seconds left; None means no expiry (never allowed)
+    value: bytes  # a serialised view of the value, for scans of raw data
+
+
+class Keyspace:
+    """Names of pixelagg's keys under one prefix."""
+
+    def __init__(self, prefix: str = "pixelagg") -> None:
+        self.prefix = prefix
+        self._pattern = re.compile(
+            rf"{re.escape(prefix)}:(?:campaigns|\{{c:(?P<id>[A-Za-z0-9_-]+)\}}:(?P<rest>.+))\Z"
+        )
+
+    def campaigns(self) -> str:
+        return f"{self.prefix}:campaigns"
+
+    def tag(self, campaign_id: str) -> str:
+        return f"{self.prefix}:{{c:{campaign_id}}}"
+
+    def meta(self, campaign_id: str) -> str:
+        return f"{self.tag(campaign_id)}:meta"
+
+    def salt(self, campaign_id: str, window: int) -> str:
+        return f"{self.tag(campaign_id)}:salt:{window}"
+
+    def day(self, campaign_id: str, day: str) -> str:
+        """Opens per UTC hour, class and region of one UTC day (YYYYMMDD)."""
+        return f"{self.tag(campaign_id)}:d:{day}"
+
+    def sketch(self, campaign_id: str, kind: str, day: str, dimension: str) -> str:
+        """A HyperLogLog: kind 'u' is per class, kind 'r' per region."""
+        return f"{self.tag(campaign_id)}:{kind}:{day}:{dimension}"
+
+    def campaign_pattern(self, campaign_id: str) -> str:
+        return f"{self.tag(campaign_id)}:*"
+
+    def all_pattern(self) -> str:
+        return f"{self.prefix}:*"
+
+    def pattern_of(self, key: str) -> str:
+        """The generic pattern of a key, for the audit: ids, days and windows become placeholders."""
+        match = self._pattern.match(key)
+        if match is None:
+            return "(foreign key)"
+        if match.group("id") is None:
+            return key
+        parts = match.group("rest").split(":")
+        head = parts[0]
+        generic = {
+            "meta": "meta",
+            "salt": "salt:{window}",
+            "d": "d:{YYYYMMDD}",
+            "u": "u:{YYYYMMDD}:{class}",
+            "r": "r:{YYYYMMDD}:{region}",
+        }.get(head, "(unknown)")
+        return f"{self.prefix}:{{c:ID}}:{generic}"
+
+    def campaign_of(self, key: str) -> str | None:
+        match = self._pattern.match(key)
+        return match.group("id") if match else None

@@ -1,0 +1,106 @@
+"""ASGI middleware: a privacy-safe access log, security headers and request latency.
+
+uvicorn's own access log prints the client address, so `serve` turns it off and this one logs
+method, route template, status and duration only: never the address, the user agent, the
+query string or the raw path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import TYPE_CHECKING
+
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+if TYPE_CHECKING:
+    from .metrics import Metrics
+
+__all__ = ["AccessLog", "route_template"]
+
+log = logging.getLogger("pixelagg.access")
+
+_ID = re.compile(r"[A-Za-z0-9_-]{16}\Z")
+_FIXED = {
+    "/",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/api/campaigns",
+    "/api/stats",
+    "/api/audit",
+    "/api/privacy-notice",
+    "/dashboard",
+    "/dashboard/login",
+    "/dashboard/logout",
+    "/dashboard/privacy",
+}
+
+_BASE_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"permissions-policy", b"interest-cohort=(), browsing-topics=()"),
+]
+_API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+_PAGE_CSP = (
+    b"default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    b"script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def route_template(path: str) -> str:
+    """The route a path belongs to, with ids replaced: what the log may show."""
+    if path.startswith("/p/"):
+        return "/p/{campaign}.gif"
+    if path in _FIXED or path.startswith("/static/"):
+        return path if not path.startswith("/static/") else "/static/*"
+    parts = path.split("/")
+    if len(parts) >= 4 and parts[1] in ("api", "dashboard") and parts[2] == "campaigns":
+        if _ID.match(parts[3]) and all(
+            p in ("stats", "stats.csv", "pause", "resume") for p in parts[4:]
+        ):
+            return "/".join([*parts[:3], "{id}", *parts[4:]])
+    return "(other)"
+
+
+class AccessLog:
+    """Logs each request without client data, adds security headers, observes latency."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics | None = None, enabled: bool = True) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.enabled = enabled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        route = route_template(scope.get("path", ""))
+        status = 500
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = MutableHeaders(scope=message)
+                for name, value in _BASE_HEADERS:
+                    headers.setdefault(name.decode(), value.decode())
+                csp = _PAGE_CSP if route.startswith("/dashboard") else _API_CSP
+                headers.setdefault("content-security-policy", csp.decode())
+                if not route.startswith("/p/"):
+                    headers.setdefault("cross-origin-resource-policy", "same-origin")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            elapsed = time.perf_counter() - start
+            if self.metrics is not None:
+                self.metrics.latency.labels(route).observe(elapsed)
+            if self.enabled:
+                log.info("%s %s %d %.1fms", scope.get("method", "-"), route, status, elapsed * 1000)

@@ -1,0 +1,272 @@
+"""The privacy-notice section a sender pastes into their privacy statement.
+
+Pure: the text is built from the live configuration and the legal bases of the live
+campaigns, in English or Dutch, as Markdown or as an HTML ``<section>`` fragment.
+In HTML every line is escaped with ``html.escape``, so every configured value is too.
+"""
+
+# Typographic quotes and apostrophes are intended: this is prose for readers.
+# ruff: noqa: RUF001
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .config import LEGAL_BASES, Config
+from .exceptions import ValidationError
+
+__all__ = ["FORMATS", "LANGUAGES", "LegalBasisUse", "render_notice"]
+
+LANGUAGES = ("en", "nl")
+FORMATS = ("markdown", "html")
+
+_HEADING = {"en": "Newsletter and tracking", "nl": "Nieuwsbrief en volgsysteem"}
+_NO_CONTACT = {"en": "[contact address]", "nl": "[contactadres]"}
+_NO_REFERENCE = {"en": "[statutory reference]", "nl": "[wettelijke grondslag]"}
+_NL_EXEMPTION = {
+    "en": "in the Netherlands: Article 11.7a(3) of the Telecommunicatiewet",
+    "nl": "artikel 11.7a, derde lid, Telecommunicatiewet",
+}
+
+
+@dataclass(frozen=True)
+class LegalBasisUse:
+    """One legal basis in use, with the public_task statutory reference when given."""
+
+    basis: str
+    reference: str | None = None
+
+
+# A block is a paragraph (str) or a bulleted list (tuple of str); lines are plain text.
+_Block = str | tuple[str, ...]
+
+
+def _days(n: int, lang: str) -> str:
+    if lang == "nl":
+        return f"{n} dag" if n == 1 else f"{n} dagen"
+    return f"{n} day" if n == 1 else f"{n} days"
+
+
+def _about_months(days: int, lang: str) -> str:
+    """' (about N months)' when the retention is two months or more, else ''."""
+    if days < 60:
+        return ""
+    months = round(days / 30.44)
+    return f" (ongeveer {months} maanden)" if lang == "nl" else f" (about {months} months)"
+
+
+def _basis_words(use: LegalBasisUse, lang: str) -> str:
+    """One legal basis in words, as the end of 'The legal basis is ...'."""
+    reference = use.reference or _NO_REFERENCE[lang]
+    exemption = use.reference or _NL_EXEMPTION[lang]
+    if lang == "nl":
+        return {
+            "consent": "uw toestemming (artikel 6, lid 1, onder a, AVG). Alleen ontvangers die "
+            "toestemming hebben gegeven, krijgen nieuwsbrieven met dit plaatje. U kunt uw "
+            "toestemming altijd weer intrekken.",
+            "legitimate_interest": "ons gerechtvaardigd belang (artikel 6, lid 1, onder f, "
+            "AVG): wij willen weten of onze nieuwsbrieven worden gelezen, zodat wij ze kunnen "
+            "verbeteren.",
+            "public_task": "de vervulling van een taak van algemeen belang (artikel 6, lid 1, "
+            f"onder e, AVG), op grond van {reference}.",
+            "exempt_statistics": "de uitzondering voor het meten van de kwaliteit of effectiviteit "
+            f"van een dienst met weinig gevolgen voor uw privacy ({exemption}).",
+        }[use.basis]
+    return {
+        "consent": "your consent (Article 6(1)(a) GDPR). Only recipients who have given their "
+        "consent receive newsletters containing this image, and you can withdraw your consent "
+        "at any time.",
+        "legitimate_interest": "our legitimate interest (Article 6(1)(f) GDPR) in knowing "
+        "whether our newsletters are read, so that we can improve them.",
+        "public_task": "the performance of a task carried out in the public interest "
+        f"(Article 6(1)(e) GDPR), based on {reference}.",
+        "exempt_statistics": "the exemption for measuring the quality or effectiveness of a "
+        f"service with little impact on your privacy ({exemption}).",
+    }[use.basis]
+
+
+def _legal_basis(uses: Sequence[LegalBasisUse], lang: str) -> list[_Block]:
+    words = [_basis_words(use, lang) for use in uses]
+    if len(words) == 1:
+        lead = "De rechtsgrond hiervoor is" if lang == "nl" else "The legal basis is"
+        return [f"{lead} {words[0]}"]
+    if lang == "nl":
+        return ["De rechtsgrond verschilt per nieuwsbrief:", tuple(words)]
+    return ["The legal basis depends on the newsletter:", tuple(words)]
+
+
+def _blocks_en(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
+    p, n = config.privacy, config.notice
+    by_country = p.regions == "country"
+    measured = [
+        "whether and when the images in the newsletter are loaded, counted per campaign and "
+        "per day and hour;"
+    ]
+    if by_country:
+        other = (
+            f"; countries with fewer than {p.min_bucket} unique opens are combined as “other”"
+            if p.min_bucket > 0
+            else ""
+        )
+        measured.append(
+            "the country the request came from (never a finer location such as a region or "
+            f"city){other};"
+        )
+    measured.append(
+        "whether the image was fetched by a mail program, by an image proxy (such as those of "
+        "Gmail or Apple Mail) or by a machine such as a security scanner."
+    )
+    country = "to look up the country, " if by_country else ""
+    signals = (
+        "a Global Privacy Control (Sec-GPC) or Do Not Track (DNT) signal"
+        if p.honor_dnt
+        else "a Global Privacy Control (Sec-GPC) signal"
+    )
+    contact = n.contact or _NO_CONTACT["en"]
+    whom = (
+        f"contact {n.organisation} at {contact}" if n.organisation else f"contact us at {contact}"
+    )
+    return [
+        "We measure how often our newsletters are opened. To do so, each newsletter contains a "
+        "small, invisible image (a “pixel”). The address of this image is the same for every "
+        "recipient of a newsletter: it contains nothing that identifies you.",
+        "What we measure:",
+        tuple(measured),
+        "We do not keep your IP address, your user agent (the name and version of your mail "
+        "program) or any identifier. Your IP address and user agent are used only briefly in the "
+        f"server’s memory: {country}to tell mail programs from proxies and machines, and to "
+        "compute a keyed hash that is counted in an aggregate tally of unique opens. They are "
+        "then discarded.",
+        f"The key for this hash is random and is used for {_days(p.salt_window_days, 'en')}. It "
+        "is then destroyed, after which the counts can no longer be linked to anyone. The "
+        f"aggregate counts are kept for {_days(p.retention_days, 'en')}"
+        f"{_about_months(p.retention_days, 'en')} and are then deleted automatically.",
+        *_legal_basis(uses, "en"),
+        "You can block this measurement by turning off the automatic loading of remote images "
+        "(sometimes called external content) in your mail program. If your mail program or "
+        f"browser sends {signals}, we do not count that request: the image is still delivered, "
+        "but we only keep a count, without any details, of requests that asked not to be counted.",
+        f"To object to this measurement or to ask about it, {whom}.",
+    ]
+
+
+def _blocks_nl(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
+    p, n = config.privacy, config.notice
+    by_country = p.regions == "country"
+    measured = [
+        "of en wanneer de afbeeldingen in de nieuwsbrief worden geladen, geteld per "
+        "nieuwsbrief en per dag en uur;"
+    ]
+    if by_country:
+        other = (
+            f"; landen met minder dan {p.min_bucket} unieke openingen tellen we samen als ‘overig’"
+            if p.min_bucket > 0
+            else ""
+        )
+        measured.append(
+            "uit welk land het verzoek komt (nooit een preciezere plaats, zoals een regio of "
+            f"stad){other};"
+        )
+    measured.append(
+        "of het plaatje is opgehaald door een e-mailprogramma, via een beeldproxy (zoals die van "
+        "Gmail of Apple Mail) of door een machine, bijvoorbeeld een beveiligingsscanner."
+    )
+    country = "om het land op te zoeken, " if by_country else ""
+    signals = (
+        "een Global Privacy Control-signaal (Sec-GPC) of een Do Not Track-signaal (DNT)"
+        if p.honor_dnt
+        else "een Global Privacy Control-signaal (Sec-GPC)"
+    )
+    contact = n.contact or _NO_CONTACT["nl"]
+    whom = (
+        f"neem dan contact op met {n.organisation} via {contact}"
+        if n.organisation
+        else f"neem dan contact met ons op via {contact}"
+    )
+    return [
+        "Wij meten hoe vaak onze nieuwsbrieven worden geopend. Daarvoor staat in elke nieuwsbrief "
+        "een klein, onzichtbaar plaatje (een ‘pixel’). Het webadres van dat plaatje is voor "
+        "alle ontvangers van een nieuwsbrief hetzelfde: er staat niets in waaraan wij u kunnen "
+        "herkennen.",
+        "Wat we meten:",
+        tuple(measured),
+        "Wij bewaren uw IP-adres niet, en ook niet uw user agent (naam en versie van uw "
+        "e-mailprogramma) of een ander kenmerk waaraan u te herkennen bent. Uw IP-adres en user "
+        f"agent worden alleen kort in het geheugen van de server gebruikt: {country}om "
+        "e-mailprogramma’s te onderscheiden van proxy’s en machines, en om er met een geheime "
+        "sleutel een hashwaarde van te berekenen die alleen meetelt in een geaggregeerde telling "
+        "van unieke openingen. Daarna worden ze weggegooid.",
+        "De sleutel voor die hashwaarde is willekeurig gekozen en wordt "
+        f"{_days(p.salt_window_days, 'nl')} gebruikt. Daarna wordt hij vernietigd; vanaf dat "
+        "moment zijn de tellingen niet meer aan iemand te koppelen. De geaggregeerde tellingen "
+        f"bewaren we {_days(p.retention_days, 'nl')}{_about_months(p.retention_days, 'nl')}; "
+        "daarna worden ze automatisch verwijderd.",
+        *_legal_basis(uses, "nl"),
+        "U kunt deze meting tegenhouden door in uw e-mailprogramma het automatisch laden van "
+        f"externe afbeeldingen uit te zetten. Stuurt uw e-mailprogramma of browser {signals} "
+        "mee, dan tellen we dat verzoek niet. Het plaatje wordt dan nog wel geleverd, maar we "
+        "houden alleen bij hoeveel verzoeken vroegen om niet geteld te worden, zonder verdere "
+        "gegevens.",
+        f"Wilt u bezwaar maken tegen deze meting of heeft u er vragen over, {whom}.",
+    ]
+
+
+def _bases_in_use(config: Config, bases: Sequence[LegalBasisUse]) -> list[LegalBasisUse]:
+    """The given bases once each, in order; the configured default when none are given."""
+    unique: list[LegalBasisUse] = []
+    for use in bases or [LegalBasisUse(config.campaigns.default_legal_basis)]:
+        if use.basis not in LEGAL_BASES:
+            raise ValidationError(
+                f"Legal basis {use.basis!r} is not known. "
+                f"Must be one of: {', '.join(LEGAL_BASES)}.",
+                details={"basis": use.basis},
+            )
+        if use not in unique:
+            unique.append(use)
+    return unique
+
+
+def _markdown(heading: str, blocks: list[_Block]) -> str:
+    out = [f"## {heading}"]
+    for block in blocks:
+        out.append(block if isinstance(block, str) else "\n".join(f"- {item}" for item in block))
+    return "\n\n".join(out) + "\n"
+
+
+def _html(heading: str, blocks: list[_Block], lang: str) -> str:
+    out = [f'<section lang="{lang}">', f"<h2>{html.escape(heading)}</h2>"]
+    for block in blocks:
+        if isinstance(block, str):
+            out.append(f"<p>{html.escape(block)}</p>")
+        else:
+            out.append("<ul>")
+            out.extend(f"<li>{html.escape(item)}</li>" for item in block)
+            out.append("</ul>")
+    out.append("</section>")
+    return "\n".join(out) + "\n"
+
+
+def render_notice(
+    config: Config,
+    lang: str = "en",
+    fmt: str = "markdown",
+    bases: Sequence[LegalBasisUse] = (),
+) -> str:
+    """The privacy-statement section about the pixel, from the live configuration."""
+    if lang not in LANGUAGES:
+        raise ValidationError(
+            f"Language {lang!r} is not supported. Must be one of: {', '.join(LANGUAGES)}.",
+            details={"lang": lang},
+        )
+    if fmt not in FORMATS:
+        raise ValidationError(
+            f"Format {fmt!r} is not supported. Must be one of: {', '.join(FORMATS)}.",
+            details={"format": fmt},
+        )
+    uses = _bases_in_use(config, bases)
+    blocks = _blocks_nl(config, uses) if lang == "nl" else _blocks_en(config, uses)
+    if fmt == "html":
+        return _html(_HEADING[lang], blocks, lang)
+    return _markdown(_HEADING[lang], blocks)

@@ -1,0 +1,347 @@
+"""The OpenAPI description of the JSON API, served at /openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from . import __version__
+from .classify import CLASSES
+from .config import LEGAL_BASES
+
+__all__ = ["openapi_spec"]
+
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+_RANGE = [
+    {
+        "name": "from",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "format": "date"},
+    },
+    {
+        "name": "to",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "format": "date"},
+    },
+    {"name": "tz", "in": "query", "required": False, "schema": {"type": "string"}},
+]
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    text = {
+        400: "Bad request",
+        401: "Missing or invalid token",
+        403: "Token may only read",
+        404: "No such campaign",
+        405: "Method not allowed",
+        422: "Invalid input",
+        503: "Store unavailable",
+    }
+    return {str(c): _json(_ref("Error"), text[c]) for c in codes}
+
+
+_BOUNDS = {
+    "type": "object",
+    "required": ["estimate", "low", "high"],
+    "properties": {k: {"type": "integer", "minimum": 0} for k in ("estimate", "low", "high")},
+}
+_NULLABLE_STR = {"type": "string", "nullable": True}
+_CAMPAIGN_BODY = {
+    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    "recipients": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000, "nullable": True},
+    "legal_basis": {"type": "string", "enum": list(LEGAL_BASES)},
+    "legal_reference": {"type": "string", "maxLength": 500, "nullable": True},
+}
+
+
+def _schemas() -> dict[str, Any]:
+    classes_of = lambda schema: {  # noqa: E731 - a tiny local schema builder
+        "type": "object",
+        "required": list(CLASSES),
+        "properties": {c: schema for c in CLASSES},
+    }
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["code", "message", "details"],
+                    "properties": {
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {"nullable": True},
+                    },
+                }
+            },
+        },
+        "CampaignCreate": {
+            "type": "object",
+            "required": ["name"],
+            "additionalProperties": False,
+            "properties": _CAMPAIGN_BODY,
+        },
+        "CampaignUpdate": {
+            "type": "object",
+            "additionalProperties": False,
+            "properties": _CAMPAIGN_BODY,
+        },
+        "Campaign": {
+            "type": "object",
+            "required": [
+                "id",
+                "name",
+                "recipients",
+                "created_at",
+                "legal_basis",
+                "paused",
+                "pixel_url",
+                "snippet",
+            ],
+            "properties": {
+                "id": {"type": "string"},
+                "name": {"type": "string"},
+                "recipients": {"type": "integer", "nullable": True},
+                "created_at": {"type": "string", "format": "date-time"},
+                "legal_basis": {"type": "string", "enum": list(LEGAL_BASES)},
+                "legal_reference": _NULLABLE_STR,
+                "paused": {"type": "boolean"},
+                "first_hit_at": {"type": "string", "format": "date-time", "nullable": True},
+                "pixel_url": {"type": "string"},
+                "snippet": {"type": "string"},
+                "notes": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+        "Bounds": _BOUNDS,
+        "OpenRate": {
+            "type": "object",
+            "nullable": True,
+            "required": ["estimate", "low", "high", "method"],
+            "properties": {
+                "estimate": {"type": "number"},
+                "low": {"type": "number"},
+                "high": {"type": "number"},
+                "method": {"type": "string"},
+            },
+        },
+        "Stats": {
+            "type": "object",
+            "required": [
+                "campaign",
+                "range",
+                "opens",
+                "unique_opens",
+                "open_rate",
+                "machine_share",
+                "by_day",
+                "by_hour",
+                "by_region",
+            ],
+            "properties": {
+                "campaign": {"type": "object"},
+                "range": {"type": "object"},
+                "opens": {
+                    "type": "object",
+                    "required": ["total", "by_class", "declined"],
+                    "properties": {
+                        "total": {"type": "integer", "minimum": 0},
+                        "by_class": classes_of({"type": "integer", "minimum": 0}),
+                        "declined": {"type": "integer", "minimum": 0},
+                    },
+                },
+                "unique_opens": {
+                    "allOf": [
+                        _BOUNDS,
+                        {
+                            "type": "object",
+                            "required": ["human", "by_class", "method"],
+                            "properties": {
+                                "human": _BOUNDS,
+                                "by_class": classes_of(_BOUNDS),
+                                "method": {"type": "string"},
+                            },
+                        },
+                    ]
+                },
+                "open_rate": _ref("OpenRate"),
+                "machine_share": {"type": "number", "nullable": True},
+                "by_day": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["date", "opens", "unique_opens"],
+                        "properties": {
+                            "date": {"type": "string", "format": "date"},
+                            "opens": {"type": "integer"},
+                            "human_opens": {"type": "integer"},
+                            "machine_opens": {"type": "integer"},
+                            "unique_opens": {"type": "integer"},
+                        },
+                    },
+                },
+                "by_hour": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["hour", "opens"],
+                        "properties": {"hour": {"type": "string"}, "opens": {"type": "integer"}},
+                    },
+                },
+                "by_region": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["region", "opens", "unique_opens"],
+                        "properties": {
+                            "region": {"type": "string"},
+                            "opens": {"type": "integer"},
+                            "unique_opens": {"type": "integer"},
+                        },
+                    },
+                },
+                "min_bucket": {"type": "integer"},
+            },
+        },
+    }
+
+
+def openapi_spec() -> dict[str, Any]:
+    """The OpenAPI 3.0 document. Only aggregates appear in it: nothing per person (P7)."""
+    campaign = _json(_ref("Campaign"), "The campaign")
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "pixelagg",
+            "version": __version__,
+            "description": "Aggregate-only email open rates. Every endpoint needs a bearer token.",
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": _schemas(),
+        },
+        "security": [{"bearer": []}],
+        "paths": {
+            "/api/campaigns": {
+                "get": {
+                    "summary": "List campaigns",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["campaigns"],
+                                "properties": {
+                                    "campaigns": {"type": "array", "items": _ref("Campaign")}
+                                },
+                            },
+                            "Campaigns",
+                        ),
+                        **_errors(401, 503),
+                    },
+                },
+                "post": {
+                    "summary": "Create a campaign (admin)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("CampaignCreate")}},
+                    },
+                    "responses": {
+                        "201": _json(_ref("Campaign"), "Created"),
+                        **_errors(401, 403, 422, 503),
+                    },
+                },
+            },
+            "/api/campaigns/{id}": {
+                "parameters": [_ID],
+                "get": {
+                    "summary": "A campaign",
+                    "responses": {"200": campaign, **_errors(401, 404, 503)},
+                },
+                "patch": {
+                    "summary": "Change name, recipients or legal basis (admin)",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("CampaignUpdate")}},
+                    },
+                    "responses": {"200": campaign, **_errors(401, 403, 404, 422, 503)},
+                },
+                "delete": {
+                    "summary": "Erase the campaign and every key it has (admin)",
+                    "responses": {"204": {"description": "Erased"}, **_errors(401, 403, 404, 503)},
+                },
+            },
+            "/api/campaigns/{id}/pause": {
+                "parameters": [_ID],
+                "post": {
+                    "summary": "Stop counting; the GIF is still served (admin)",
+                    "responses": {"200": campaign, **_errors(401, 403, 404, 503)},
+                },
+            },
+            "/api/campaigns/{id}/resume": {
+                "parameters": [_ID],
+                "post": {
+                    "summary": "Count again (admin)",
+                    "responses": {"200": campaign, **_errors(401, 403, 404, 503)},
+                },
+            },
+            "/api/campaigns/{id}/stats": {
+                "parameters": [_ID],
+                "get": {
+                    "summary": "Statistics of a campaign",
+                    "parameters": _RANGE,
+                    "responses": {
+                        "200": _json(_ref("Stats"), "Statistics"),
+                        **_errors(401, 404, 422, 503),
+                    },
+                },
+            },
+            "/api/campaigns/{id}/stats.csv": {
+                "parameters": [_ID],
+                "get": {
+                    "summary": "Statistics as CSV",
+                    "parameters": _RANGE,
+                    "responses": {
+                        "200": {
+                            "description": "CSV",
+                            "content": {"text/csv": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(401, 404, 422, 503),
+                    },
+                },
+            },
+            "/api/stats": {
+                "get": {
+                    "summary": "Compare campaigns side by side",
+                    "parameters": [
+                        {
+                            "name": "campaigns",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        },
+                        *_RANGE,
+                    ],
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["campaigns"],
+                                "properties": {"campaigns": {"type": "array"}},
+                            },
+                            "Comparison",
+                        ),
+                        **_errors(401, 404, 422, 503),
+                    },
+                },
+            },
+        },
+    }

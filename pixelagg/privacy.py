@@ -1,0 +1,126 @@
+"""The privacy mechanism, as pure functions: client address, region bucket, salts, keyed hash.
+
+Raw request data (the IP address and the user agent) enter here and leave only as a
+country code and a keyed BLAKE2b digest whose key is a random salt that dies with its window.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import iptocc
+
+__all__ = [
+    "SALT_BYTES",
+    "SALT_GRACE_SECONDS",
+    "Address",
+    "Network",
+    "Salt",
+    "bucket_region",
+    "client_address",
+    "new_salt",
+    "parse_networks",
+    "salt_window",
+    "visitor_key",
+]
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+SALT_BYTES = 32
+SALT_GRACE_SECONDS = 600
+"""A salt outlives its window by this much, so hits hashed just before the end still flush."""
+
+UNKNOWN_REGION = "unknown"
+
+
+@dataclass(frozen=True, repr=False)
+class Salt:
+    """The random key of one campaign's window. Its repr never shows the key."""
+
+    window: int
+    key: bytes
+    expires_at: float
+
+    def __repr__(self) -> str:
+        return f"Salt(window={self.window}, expires_at={self.expires_at})"
+
+
+def new_salt() -> bytes:
+    """A fresh random salt from the operating system's CSPRNG."""
+    return secrets.token_bytes(SALT_BYTES)
+
+
+def salt_window(first_hit: float, now: float, window_seconds: int) -> tuple[int, float]:
+    """The index of the window `now` falls in, counted from the first hit, and when its salt expires."""
+    index = max(0, int((now - first_hit) // window_seconds))
+    expires_at = first_hit + (index + 1) * window_seconds + SALT_GRACE_SECONDS
+    return index, expires_at
+
+
+def visitor_key(salt: bytes, address: str, user_agent: str, campaign_id: str) -> bytes:
+    """The element counted for unique opens: a keyed BLAKE2b of address, user agent and campaign."""
+    h = hashlib.blake2b(key=salt, digest_size=16)
+    h.update(address.encode("ascii"))
+    h.update(b"\x00")
+    h.update(user_agent.encode("utf-8", "surrogateescape"))
+    h.update(b"\x00")
+    h.update(campaign_id.encode("ascii"))
+    return h.digest()
+
+
+def _parse_address(text: str) -> Address | None:
+    text = text.strip()
+    if text.startswith("[") and "]" in text:  # [v6]:port
+        text = text[1 : text.index("]")]
+    elif text.count(":") == 1:  # v4:port
+        text = text.split(":", 1)[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
+    """Parse CIDR strings (already validated by config) into networks."""
+    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]
+) -> Address | None:
+    """The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy.
+
+    The header is read right to left and the first address that is not itself a trusted proxy
+    wins, as uvicorn's proxy-headers middleware does. Anything unparsable gives None.
+    """
+    address = _parse_address(peer) if peer else None
+    if address is None or not forwarded_for or not _is_trusted(address, trusted):
+        return address
+    hops = [h for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        hop_address = _parse_address(hop)
+        if hop_address is None:
+            return None
+        if not _is_trusted(hop_address, trusted):
+            return hop_address
+        address = hop_address
+    return address
+
+
+def _is_trusted(address: Address, trusted: Sequence[Network]) -> bool:
+    return any(address.version == n.version and address in n for n in trusted)
+
+
+def bucket_region(address: Address | None, mode: str = "country") -> str:
+    """The coarse region of an address: an ISO country code, or 'unknown'. Never finer."""
+    if mode == "none" or address is None:
+        return UNKNOWN_REGION
+    return iptocc.country_code(str(address)) or UNKNOWN_REGION

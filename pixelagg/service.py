@@ -1,0 +1,80 @@
+"""The running service's parts, wired once: store, campaign cache, classifier, aggregator, metrics."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from .addresses import load_address_lists
+from .aggregator import Aggregator
+from .cache import CampaignCache
+from .classify import Classifier
+from .config import Config
+from .exceptions import StoreError
+from .metrics import Metrics
+from .privacy import Network, parse_networks
+from .store import Store, open_store
+from .tokens import admin_token
+
+__all__ = ["Service"]
+
+log = logging.getLogger("pixelagg.service")
+
+
+@dataclass
+class Service:
+    config: Config
+    store: Store
+    metrics: Metrics
+    aggregator: Aggregator
+    cache: CampaignCache
+    classifier: Classifier
+    trusted: tuple[Network, ...]
+    admin_token: str
+    read_tokens: tuple[str, ...] = field(default=())
+
+    @classmethod
+    def build(cls, config: Config, store: Store | None = None) -> Service:
+        """Wire the parts. Opens the store unless one is given (tests pass their own)."""
+        token, _, _ = admin_token(config)
+        assert token is not None
+        lists = load_address_lists(
+            config.classify.apple_egress_file, config.classify.scanner_networks_file
+        )
+        store = store if store is not None else open_store(config)
+        metrics = Metrics(config.metrics.campaign_labels)
+        return cls(
+            config=config,
+            store=store,
+            metrics=metrics,
+            aggregator=Aggregator(
+                store,
+                metrics,
+                config.store.flush_interval_ms / 1000,
+                config.store.buffer_max_events,
+            ),
+            cache=CampaignCache(
+                store,
+                config.privacy.salt_window_days * 86400,
+                config.store.campaign_refresh_seconds,
+            ),
+            classifier=Classifier(lists, config.classify.cache_size),
+            trusted=parse_networks(config.server.trusted_proxies),
+            admin_token=token,
+            read_tokens=tuple(config.api.read_tokens),
+        )
+
+    async def start(self) -> None:
+        self.store.start()
+        try:
+            await self.cache.load()
+        except StoreError as exc:
+            log.warning("store not reachable at start-up, will retry: %s", exc)
+        self.cache.start()
+        self.aggregator.start()
+
+    async def stop(self) -> None:
+        """Write every buffered hit, then close the store."""
+        await self.aggregator.drain()
+        await self.cache.stop()
+        await self.store.close()

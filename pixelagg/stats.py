@@ -1,0 +1,256 @@
+"""Statistics of a campaign: totals, uniques with error bars, classes, days, hours, regions.
+
+Counters are kept per UTC hour, so days and hours can be reported in any time zone. Unique
+opens come from per-UTC-day sketches: a local day's unique figure is the UTC day's (see
+docs/metrics.md). Region buckets with fewer than `privacy.min_bucket` unique opens are merged
+into "other" here, so every output (API, CLI, CSV, dashboard) gets the same suppression.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .campaign import Campaign
+from .classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
+from .store import SketchRef, Store
+from .store.batch import DECLINED_FIELD, parse_counter_field
+
+__all__ = [
+    "BOUNDS_METHOD",
+    "RELATIVE_ERROR",
+    "StatsQuery",
+    "bounds",
+    "campaign_stats",
+    "merge_small_regions",
+    "stats_csv",
+]
+
+REGISTERS = 16384
+RELATIVE_ERROR = 1.04 / math.sqrt(REGISTERS)
+"""HyperLogLog's standard error with 2**14 registers (Redis and the embedded store alike)."""
+Z_95 = 1.96
+FIRST_HOURS = 72
+OTHER = "other"
+BOUNDS_METHOD = (
+    "95% interval of the HyperLogLog estimate: estimate x (1 -/+ 1.96 x 1.04/sqrt(16384)), "
+    "i.e. +/-1.6%; open-rate bounds divide the unique bounds by recipients."
+)
+
+
+@dataclass(frozen=True)
+class StatsQuery:
+    """What to report: an inclusive range of local days in a time zone."""
+
+    start: date
+    end: date
+    tz: ZoneInfo
+    min_bucket: int
+
+
+def bounds(estimate: float) -> dict[str, int]:
+    """The rounded estimate with its 95% low and high bounds."""
+    spread = Z_95 * RELATIVE_ERROR * estimate
+    return {
+        "estimate": round(estimate),
+        "low": max(0, round(estimate - spread)),
+        "high": round(estimate + spread),
+    }
+
+
+def merge_small_regions(
+    regions: dict[str, tuple[int, float]], min_bucket: int
+) -> tuple[dict[str, tuple[int, float]], list[str]]:
+    """Keep regions with at least `min_bucket` unique opens; return them and the merged names.
+
+    A bucket with exactly `min_bucket` uniques is kept; one with fewer is merged into "other".
+    """
+    kept = {r: v for r, v in regions.items() if r != OTHER and round(v[1]) >= min_bucket}
+    merged = sorted(r for r in regions if r not in kept)
+    return kept, merged
+
+
+def _utc_days(start: date, end: date) -> list[date]:
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def _day_key(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) -> dict[str, Any]:
+    """The statistics report of one campaign, as JSON-ready data."""
+    tz = query.tz
+    local_days = _utc_days(query.start, query.end)
+    # Local days may straddle UTC days: read one more on each side and place hours by local time.
+    fetch = _utc_days(query.start - timedelta(days=1), query.end + timedelta(days=1))
+    first_hit = campaign.first_hit
+    if first_hit is not None:
+        first = datetime.fromtimestamp(first_hit, UTC).date()
+        fetch = sorted(set(fetch) | set(_utc_days(first, first + timedelta(days=3))))
+    counters = await store.read_counters(campaign.id, [_day_key(d) for d in fetch])
+
+    total = 0
+    declined = 0
+    by_class: Counter[str] = Counter()
+    by_day: dict[date, Counter[str]] = {d: Counter() for d in local_days}
+    by_region: Counter[str] = Counter()
+    by_hour: dict[datetime, Counter[str]] = {}
+    seen: dict[str, set[tuple[str, str]]] = defaultdict(set)  # utc day -> {(kind, dimension)}
+    hour_start = (
+        datetime.fromtimestamp(first_hit, UTC).replace(minute=0, second=0, microsecond=0)
+        if first_hit is not None
+        else None
+    )
+    in_range_utc_days = {d for d in fetch if query.start <= d <= query.end}
+    for day_key, fields in counters.items():
+        utc_day = datetime.strptime(day_key, "%Y%m%d").replace(tzinfo=UTC)
+        for name, count in fields.items():
+            if name == DECLINED_FIELD:
+                if utc_day.date() in in_range_utc_days:
+                    declined += count
+                continue
+            parsed = parse_counter_field(name)
+            if parsed is None:
+                continue
+            hour, class_, region = parsed
+            moment = utc_day + timedelta(hours=hour)
+            if hour_start is not None and timedelta(0) <= moment - hour_start < timedelta(
+                hours=FIRST_HOURS
+            ):
+                by_hour.setdefault(moment, Counter())[class_] += count
+            local_day = moment.astimezone(tz).date()
+            if not query.start <= local_day <= query.end:
+                continue
+            total += count
+            by_class[class_] += count
+            by_day[local_day][class_] += count
+            by_region[region] += count
+            seen[day_key].add(("u", class_))
+            seen[day_key].add(("r", region))
+
+    sketch_days = sorted(
+        d for d in seen if datetime.strptime(d, "%Y%m%d").date() in in_range_utc_days
+    )
+
+    def refs(kind: str, dims: Iterable[str], days: Iterable[str]) -> list[SketchRef]:
+        wanted = set(dims)
+        return [
+            (kind, d, dim)
+            for d in days
+            for (k, dim) in sorted(seen[d])
+            if k == kind and dim in wanted
+        ]
+
+    classes = list(CLASSES)
+    regions = sorted(by_region)
+    groups: list[Sequence[SketchRef]] = [
+        refs("u", classes, sketch_days),
+        refs("u", HUMAN_CLASSES, sketch_days),
+        *(refs("u", [c], sketch_days) for c in classes),
+        *(refs("u", classes, [_day_key(d)]) for d in local_days),
+        *(refs("r", [r], sketch_days) for r in regions),
+    ]
+    counts = await store.count_unique(campaign.id, groups)
+    everyone, human, rest = counts[0], counts[1], counts[2:]
+    class_uniques = dict(zip(classes, rest[: len(classes)], strict=True))
+    rest = rest[len(classes) :]
+    day_uniques = dict(zip(local_days, rest[: len(local_days)], strict=True))
+    region_uniques = dict(zip(regions, rest[len(local_days) :], strict=True))
+
+    kept, merged = merge_small_regions(
+        {r: (by_region[r], region_uniques[r]) for r in regions}, query.min_bucket
+    )
+    region_rows = [
+        {"region": r, "opens": opens, "unique_opens": round(u)}
+        for r, (opens, u) in sorted(kept.items(), key=lambda item: (-item[1][0], item[0]))
+    ]
+    if merged:
+        (other_uniques,) = await store.count_unique(campaign.id, [refs("r", merged, sketch_days)])
+        region_rows.append(
+            {
+                "region": OTHER,
+                "opens": sum(by_region[r] for r in merged),
+                "unique_opens": round(other_uniques),
+            }
+        )
+
+    machine = sum(by_class[c] for c in MACHINE_CLASSES)
+    human_bounds = bounds(human)
+    open_rate = None
+    if campaign.recipients:
+        n = campaign.recipients
+        open_rate = {
+            "estimate": round(human / n, 4),
+            "low": round(human_bounds["low"] / n, 4),
+            "high": round(human_bounds["high"] / n, 4),
+            "method": "unique human opens (human + image_proxy) / recipients",
+        }
+    return {
+        "campaign": {"id": campaign.id, "name": campaign.name, "recipients": campaign.recipients},
+        "range": {"from": query.start.isoformat(), "to": query.end.isoformat(), "tz": tz.key},
+        "opens": {
+            "total": total,
+            "by_class": {c: by_class[c] for c in classes},
+            "declined": declined,
+        },
+        "unique_opens": {
+            **bounds(everyone),
+            "human": human_bounds,
+            "by_class": {c: bounds(class_uniques[c]) for c in classes},
+            "method": BOUNDS_METHOD,
+        },
+        "open_rate": open_rate,
+        "machine_share": round(machine / total, 4) if total else None,
+        "by_day": [
+            {
+                "date": d.isoformat(),
+                "opens": sum(by_day[d].values()),
+                "human_opens": sum(by_day[d][c] for c in HUMAN_CLASSES),
+                "machine_opens": sum(by_day[d][c] for c in MACHINE_CLASSES),
+                "unique_opens": round(day_uniques[d]),
+            }
+            for d in local_days
+        ],
+        "by_hour": [
+            {
+                "hour": moment.astimezone(tz).isoformat(),
+                "opens": sum(c.values()),
+                "human_opens": sum(c[k] for k in HUMAN_CLASSES),
+                "machine_opens": sum(c[k] for k in MACHINE_CLASSES),
+            }
+            for moment, c in sorted(by_hour.items())
+        ],
+        "by_region": region_rows,
+        "min_bucket": query.min_bucket,
+    }
+
+
+def stats_csv(report: dict[str, Any]) -> str:
+    """The report as CSV rows of (section, key, opens, unique_opens, low, high)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "key", "opens", "unique_opens", "unique_low", "unique_high"])
+    u = report["unique_opens"]
+    writer.writerow(["total", "all", report["opens"]["total"], u["estimate"], u["low"], u["high"]])
+    h = u["human"]
+    human_opens = sum(report["opens"]["by_class"][c] for c in HUMAN_CLASSES)
+    writer.writerow(["total", "human", human_opens, h["estimate"], h["low"], h["high"]])
+    writer.writerow(["total", "declined", report["opens"]["declined"], "", "", ""])
+    for class_, opens in report["opens"]["by_class"].items():
+        b = u["by_class"][class_]
+        writer.writerow(["class", class_, opens, b["estimate"], b["low"], b["high"]])
+    for row in report["by_day"]:
+        writer.writerow(["day", row["date"], row["opens"], row["unique_opens"], "", ""])
+    for row in report["by_hour"]:
+        writer.writerow(["hour", row["hour"], row["opens"], "", "", ""])
+    for row in report["by_region"]:
+        writer.writerow(["region", row["region"], row["opens"], row["unique_opens"], "", ""])
+    return out.getvalue()

@@ -1,0 +1,69 @@
+"""The Store protocol: what pixelagg needs from a store, whichever one it is."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Protocol
+
+from ..campaign import Campaign
+from ..keys import KeyInfo
+from ..privacy import Salt
+from .batch import Batch
+
+__all__ = ["SketchRef", "Store"]
+
+SketchRef = tuple[str, str, str]
+"""(kind, day, dimension) of one HyperLogLog: kind 'u' per class, 'r' per region."""
+
+
+class Store(Protocol):
+    """Campaign records, salts, counters and sketches, every key with a TTL."""
+
+    kind: str
+    round_trips: int
+
+    def start(self) -> None:
+        """Start background work (the embedded store's saving); call inside the event loop."""
+        ...
+
+    async def ping(self) -> None: ...
+
+    async def create_campaign(self, campaign: Campaign) -> None: ...
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None: ...
+
+    async def list_campaigns(self) -> list[Campaign]: ...
+
+    async def update_campaign(
+        self, campaign_id: str, changes: dict[str, Any]
+    ) -> Campaign | None: ...
+
+    async def delete_campaign(self, campaign_id: str) -> bool:
+        """Erase every key of the campaign. False when it did not exist."""
+        ...
+
+    async def window_salt(self, campaign_id: str, now: float, window_seconds: int) -> Salt | None:
+        """The salt of the window `now` is in, created once for all processes. None: no campaign."""
+        ...
+
+    async def write_batch(self, batch: Batch) -> int:
+        """Write a batch; hits of deleted or paused campaigns are dropped. Returns events written."""
+        ...
+
+    async def read_counters(
+        self, campaign_id: str, days: Sequence[str]
+    ) -> dict[str, dict[str, int]]:
+        """day -> field -> count for the given UTC days (missing days are left out)."""
+        ...
+
+    async def count_unique(
+        self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]
+    ) -> list[float]:
+        """The estimated cardinality of the union of each group of sketches, in one round trip."""
+        ...
+
+    def scan(self, match: str | None = None) -> AsyncIterator[KeyInfo]:
+        """Every stored key (or those matching a glob), with its TTL and a view of its value."""
+        ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,96 @@
+"""A batch of pre-aggregated hits: counters summed per field, sketch elements deduplicated per key.
+
+The aggregator fills one between flushes; the store writes it in one round trip. Two batches
+merge, so a batch that failed to write is kept and retried together with newer hits.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+__all__ = ["DECLINED_FIELD", "Batch", "CampaignBatch", "counter_field", "parse_counter_field"]
+
+DECLINED_FIELD = "declined"
+
+
+def counter_field(hour: int, class_: str, region: str) -> str:
+    """The hash field of opens in one UTC hour, class and region."""
+    return f"{hour:02d}|{class_}|{region}"
+
+
+def parse_counter_field(name: str) -> tuple[int, str, str] | None:
+    """(hour, class, region) of an opens field, or None for other fields such as 'declined'."""
+    parts = name.split("|")
+    if len(parts) != 3 or not parts[0].isdigit():
+        return None
+    return int(parts[0]), parts[1], parts[2]
+
+
+def utc_day(timestamp: float) -> tuple[str, int]:
+    """The UTC day as YYYYMMDD and the UTC hour of a timestamp."""
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    return moment.strftime("%Y%m%d"), moment.hour
+
+
+@dataclass
+class CampaignBatch:
+    """One campaign's part of a batch."""
+
+    counters: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    """day -> field -> increment"""
+    sketches: dict[tuple[str, str, str], set[bytes]] = field(
+        default_factory=lambda: defaultdict(set)
+    )
+    """(kind, day, dimension) -> elements"""
+    events: int = 0
+
+    def merge(self, other: CampaignBatch) -> None:
+        for day, fields in other.counters.items():
+            self.counters[day].update(fields)
+        for key, elements in other.sketches.items():
+            self.sketches[key] |= elements
+        self.events += other.events
+
+
+@dataclass
+class Batch:
+    """Hits of many campaigns, waiting to be written."""
+
+    campaigns: dict[str, CampaignBatch] = field(default_factory=lambda: defaultdict(CampaignBatch))
+
+    @property
+    def events(self) -> int:
+        return sum(c.events for c in self.campaigns.values())
+
+    def __bool__(self) -> bool:
+        return bool(self.campaigns)
+
+    def add_open(
+        self,
+        campaign_id: str,
+        timestamp: float,
+        class_: str,
+        region: str,
+        element: bytes | None,
+    ) -> None:
+        """Count one open; `element` is the keyed visitor hash (None when no salt could be had)."""
+        day, hour = utc_day(timestamp)
+        part = self.campaigns[campaign_id]
+        part.counters[day][counter_field(hour, class_, region)] += 1
+        if element is not None:
+            part.sketches[("u", day, class_)].add(element)
+            part.sketches[("r", day, region)].add(element)
+        part.events += 1
+
+    def add_declined(self, campaign_id: str, timestamp: float) -> None:
+        """Count one request that asked not to be counted (Sec-GPC / DNT)."""
+        day, _ = utc_day(timestamp)
+        part = self.campaigns[campaign_id]
+        part.counters[day][DECLINED_FIELD] += 1
+        part.events += 1
+
+    def merge(self, other: Batch) -> None:
+        for campaign_id, part in other.campaigns.items():
+            self.campaigns[campaign_id].merge(part)

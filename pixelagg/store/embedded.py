@@ -1,0 +1,355 @@
+"""The embedded store: the zero-setup default, in one process, saved to SQLite in the data dir.
+
+Values live in memory (sketches from the `hyperloglog` package, counters in dicts) with the
+same TTL semantics as Redis, and changed keys are saved at least every
+`store.persist_interval_ms` and at shutdown. SQLite runs with `secure_delete`, so an expired
+salt is overwritten in the file, not just unlinked. A lock file keeps a second process out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import fnmatch
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hyperloglog import HyperLogLog
+
+from ..campaign import Campaign
+from ..exceptions import StoreError
+from ..keys import KeyInfo, Keyspace
+from ..privacy import Salt, new_salt, salt_window
+from .base import SketchRef
+from .batch import Batch
+
+__all__ = ["EmbeddedStore", "new_sketch"]
+
+DB_NAME = "store.sqlite3"
+LOCK_NAME = "store.lock"
+# 1.04 / sqrt(2**14): the same 16,384 registers (0.81 % standard error) as Redis.
+_ERROR_RATE = 0.0082
+
+
+def new_sketch() -> HyperLogLog:
+    sketch = HyperLogLog(_ERROR_RATE)
+    assert sketch.m == 16384
+    return sketch
+
+
+def _sketch_from_bytes(data: bytes) -> HyperLogLog:
+    sketch = new_sketch()
+    sketch.M = np.frombuffer(data, dtype=sketch.M.dtype).copy()
+    return sketch
+
+
+@dataclass
+class _Entry:
+    kind: str  # hash, hll, string, zset
+    value: Any
+    expires_at: float
+
+    def encode(self) -> bytes:
+        if self.kind == "hll":
+            return bytes(self.value.M.tobytes())
+        if self.kind == "string":
+            return bytes(self.value)
+        return json.dumps(self.value, sort_keys=True).encode()
+
+    @classmethod
+    def decode(cls, kind: str, data: bytes, expires_at: float) -> _Entry:
+        if kind == "hll":
+            return cls(kind, _sketch_from_bytes(data), expires_at)
+        if kind == "string":
+            return cls(kind, bytes(data), expires_at)
+        return cls(kind, json.loads(data), expires_at)
+
+
+class EmbeddedStore:
+    """Store in this process's memory, saved to SQLite in the data dir."""
+
+    kind = "embedded"
+
+    def __init__(
+        self, data_dir: Path, keys: Keyspace, retention_seconds: int, persist_interval: float = 1.0
+    ) -> None:
+        self.data_dir = Path(data_dir)
+        self.keys = keys
+        self.retention = retention_seconds
+        self.persist_interval = persist_interval
+        self.round_trips = 0
+        self._data: dict[str, _Entry] = {}
+        self._dirty: set[str] = set()
+        self._lock_file: Any = None
+        self._db: sqlite3.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._io_lock = asyncio.Lock()
+
+    # lifecycle
+
+    def open(self) -> EmbeddedStore:
+        """Take the lock, load the saved keys and drop the expired ones."""
+        try:
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the data dir {str(self.data_dir)!r}: {exc.strerror}."
+            ) from None
+        lock = open(self.data_dir / LOCK_NAME, "a+")  # noqa: SIM115 - held open while the store is open
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise StoreError(
+                f"The embedded store in {str(self.data_dir)!r} is in use by another process "
+                "(a running 'pixelagg serve'?). Use that service's API with --url, or configure "
+                "Redis (store.url) to run more than one process."
+            ) from None
+        self._lock_file = lock
+        db = sqlite3.connect(self.data_dir / DB_NAME, check_same_thread=False)
+        db.execute("PRAGMA secure_delete = ON")
+        db.execute("PRAGMA journal_mode = DELETE")
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS keys ("
+            " key TEXT PRIMARY KEY, kind TEXT NOT NULL, value BLOB NOT NULL, expires_at REAL NOT NULL)"
+        )
+        now = time.time()
+        with db:
+            db.execute("DELETE FROM keys WHERE expires_at <= ?", (now,))
+        for key, kind, value, expires_at in db.execute(
+            "SELECT key, kind, value, expires_at FROM keys"
+        ):
+            self._data[key] = _Entry.decode(kind, value, expires_at)
+        self._db = db
+        return self
+
+    def start(self) -> None:
+        """Save changes in the background every persist interval."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._persist_loop())
+
+    async def _persist_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.persist_interval)
+            with contextlib.suppress(
+                Exception
+            ):  # a full disk must not stop counting; retried next tick
+                await self.persist()
+
+    async def persist(self) -> None:
+        """Drop expired keys and save every changed key, in one transaction."""
+        async with self._io_lock:
+            self._expire(time.time())
+            rows: list[tuple[str, str, bytes, float]] = []
+            gone: list[str] = []
+            for key in self._dirty:
+                entry = self._data.get(key)
+                if entry is None:
+                    gone.append(key)
+                else:
+                    rows.append((key, entry.kind, entry.encode(), entry.expires_at))
+            self._dirty = set()
+            if rows or gone:
+                await asyncio.to_thread(self._save, rows, gone)
+
+    def _save(self, rows: list[tuple[str, str, bytes, float]], gone: list[str]) -> None:
+        assert self._db is not None
+        with self._db:
+            self._db.executemany("DELETE FROM keys WHERE key = ?", [(k,) for k in gone])
+            self._db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)", rows)
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if self._db is not None:
+            await self.persist()
+            self._db.close()
+            self._db = None
+        if self._lock_file is not None:
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._lock_file = None
+
+    async def ping(self) -> None:
+        if self._db is None:
+            raise StoreError("The embedded store is not open.")
+
+    # key primitives, with Redis's TTL semantics
+
+    def _expire(self, now: float) -> None:
+        for key in [k for k, e in self._data.items() if e.expires_at <= now]:
+            del self._data[key]
+            self._dirty.add(key)
+
+    def _get(self, key: str) -> _Entry | None:
+        entry = self._data.get(key)
+        if entry is not None and entry.expires_at <= time.time():
+            del self._data[key]
+            self._dirty.add(key)
+            return None
+        return entry
+
+    def _put(self, key: str, entry: _Entry) -> None:
+        self._data[key] = entry
+        self._dirty.add(key)
+
+    def _delete(self, key: str) -> None:
+        if self._data.pop(key, None) is not None:
+            self._dirty.add(key)
+
+    def _expiry(self) -> float:
+        return time.time() + self.retention
+
+    # campaigns
+
+    async def create_campaign(self, campaign: Campaign) -> None:
+        self._put(self.keys.meta(campaign.id), _Entry("hash", campaign.to_fields(), self._expiry()))
+        index = self._get(self.keys.campaigns())
+        members = dict(index.value) if index else {}
+        members[campaign.id] = campaign.created_at
+        self._put(self.keys.campaigns(), _Entry("zset", members, self._expiry()))
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None:
+        entry = self._get(self.keys.meta(campaign_id))
+        return Campaign.from_fields(campaign_id, entry.value) if entry else None
+
+    async def list_campaigns(self) -> list[Campaign]:
+        index = self._get(self.keys.campaigns())
+        if index is None:
+            return []
+        ordered = sorted(index.value.items(), key=lambda item: (item[1], item[0]))
+        campaigns = []
+        for campaign_id, _ in ordered:
+            campaign = await self.get_campaign(campaign_id)
+            if campaign is None:
+                del index.value[campaign_id]
+                self._dirty.add(self.keys.campaigns())
+            else:
+                campaigns.append(campaign)
+        return campaigns
+
+    async def update_campaign(self, campaign_id: str, changes: dict[str, Any]) -> Campaign | None:
+        entry = self._get(self.keys.meta(campaign_id))
+        if entry is None:
+            return None
+        fields = dict(entry.value)
+        for key, value in changes.items():
+            if value is None:
+                fields.pop(key, None)
+            else:
+                fields[key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+        self._put(self.keys.meta(campaign_id), _Entry("hash", fields, entry.expires_at))
+        return Campaign.from_fields(campaign_id, fields)
+
+    async def delete_campaign(self, campaign_id: str) -> bool:
+        existed = self._get(self.keys.meta(campaign_id)) is not None
+        pattern = self.keys.campaign_pattern(campaign_id)
+        for key in [k for k in self._data if fnmatch.fnmatchcase(k, pattern)]:
+            self._delete(key)
+        index = self._get(self.keys.campaigns())
+        if index is not None and campaign_id in index.value:
+            del index.value[campaign_id]
+            self._dirty.add(self.keys.campaigns())
+        await self.persist()  # erasure reaches the disk now, not within a second
+        return existed
+
+    # salts
+
+    async def window_salt(self, campaign_id: str, now: float, window_seconds: int) -> Salt | None:
+        meta = self._get(self.keys.meta(campaign_id))
+        if meta is None:
+            return None
+        if "first_hit" not in meta.value:
+            meta.value["first_hit"] = repr(now)
+            self._dirty.add(self.keys.meta(campaign_id))
+        index, expires_at = salt_window(float(meta.value["first_hit"]), now, window_seconds)
+        key = self.keys.salt(campaign_id, index)
+        entry = self._get(key)
+        if entry is None:
+            entry = _Entry("string", new_salt(), float(int(expires_at) + 1))
+            self._put(key, entry)
+        return Salt(index, entry.value, expires_at)
+
+    # hits
+
+    async def write_batch(self, batch: Batch) -> int:
+        written = 0
+        expiry = self._expiry()
+        for campaign_id, part in batch.campaigns.items():
+            meta_key = self.keys.meta(campaign_id)
+            meta = self._get(meta_key)
+            if meta is None or meta.value.get("paused") == "1":
+                continue
+            meta.expires_at = expiry
+            self._dirty.add(meta_key)
+            for day, fields in part.counters.items():
+                key = self.keys.day(campaign_id, day)
+                entry = self._get(key) or _Entry("hash", {}, expiry)
+                for name, count in fields.items():
+                    entry.value[name] = entry.value.get(name, 0) + count
+                entry.expires_at = expiry
+                self._put(key, entry)
+            for (kind, day, dimension), elements in part.sketches.items():
+                key = self.keys.sketch(campaign_id, kind, day, dimension)
+                entry = self._get(key) or _Entry("hll", new_sketch(), expiry)
+                entry.value.add_bulk(list(elements))
+                entry.expires_at = expiry
+                self._put(key, entry)
+            written += part.events
+        return written
+
+    # reads
+
+    async def read_counters(
+        self, campaign_id: str, days: Sequence[str]
+    ) -> dict[str, dict[str, int]]:
+        out = {}
+        for day in days:
+            entry = self._get(self.keys.day(campaign_id, day))
+            if entry is not None:
+                out[day] = {k: int(v) for k, v in entry.value.items()}
+        return out
+
+    async def count_unique(
+        self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]
+    ) -> list[float]:
+        counts = []
+        for group in groups:
+            sketches = [
+                e.value
+                for ref in group
+                if (e := self._get(self.keys.sketch(campaign_id, *ref))) is not None
+            ]
+            if not sketches:
+                counts.append(0.0)
+                continue
+            union = new_sketch()
+            union.update(*sketches)
+            counts.append(float(union.card()))
+        return counts
+
+    # keyspace
+
+    async def scan(self, match: str | None = None) -> AsyncIterator[KeyInfo]:
+        now = time.time()
+        pattern = match or self.keys.all_pattern()
+        for key in list(self._data):
+            entry = self._get(key)
+            if entry is None or not fnmatch.fnmatchcase(key, pattern):
+                continue
+            yield KeyInfo(key, entry.kind, entry.expires_at - now, entry.encode())
+
+    def saved_files(self) -> list[Path]:
+        """Files this store writes, for privacy scans."""
+        return [p for p in self.data_dir.iterdir() if p.name.startswith(DB_NAME)]

@@ -1,0 +1,373 @@
+"""The Redis store (Redis, Valkey, Redis Cluster), on redis-py's asyncio client.
+
+Each flush writes every campaign's part of a batch with one server-side script call, which
+checks that the campaign still exists and is not paused, applies the counter increments and
+sketch additions, and refreshes every touched key's TTL, atomically. On a standalone server
+all of a batch's calls go in one pipeline: one round trip per flush.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisError
+
+from ..campaign import Campaign
+from ..exceptions import ConfigError, StoreError
+from ..keys import KeyInfo, Keyspace
+from ..privacy import Salt, new_salt, salt_window
+from .base import SketchRef
+from .batch import Batch, CampaignBatch
+
+__all__ = ["RedisStore"]
+
+_PFADD_CHUNK = 500
+
+_WRITE = (
+    """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'paused') == '1' then return -2 end
+local ttl = tonumber(ARGV[1])
+local i = 3
+for _ = 1, tonumber(ARGV[2]) do
+  redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+  i = i + 3
+end
+while i <= #ARGV do
+  local key = KEYS[tonumber(ARGV[i])]
+  local n = tonumber(ARGV[i + 1])
+  i = i + 2
+  local j = 0
+  while j < n do
+    local m = math.min(n - j, %d)
+    redis.call('PFADD', key, unpack(ARGV, i + j, i + j + m - 1))
+    j = j + m
+  end
+  i = i + n
+end
+for k = 1, #KEYS do redis.call('EXPIRE', KEYS[k], ttl) end
+return 1
+"""
+    % _PFADD_CHUNK
+)
+
+_FIRST_HIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local first = redis.call('HGET', KEYS[1], 'first_hit')
+if not first then
+  redis.call('HSET', KEYS[1], 'first_hit', ARGV[1])
+  first = ARGV[1]
+end
+return first
+"""
+
+_UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
+  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1
+"""
+
+
+def _client(url: str) -> Any:
+    """A redis-py asyncio client for a store URL; redis+cluster:// lists startup nodes."""
+    options: dict[str, Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        parts = urlsplit(url)
+        nodes = []
+        for hostport in parts.netloc.rsplit("@", 1)[-1].split(","):
+            host, _, port = hostport.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(
+                    f"Config 'store.url' has value {url!r}. Cannot read host:port {hostport!r}."
+                )
+            nodes.append(ClusterNode(host, int(port)))
+        creds = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
+        user, _, password = creds.partition(":")
+        return RedisCluster(
+            startup_nodes=nodes,
+            username=user or None,
+            password=password or None,
+            ssl=url.startswith("rediss+"),
+            **options,
+        )
+    return aioredis.Redis.from_url(url, **options)
+
+
+class RedisStore:
+    """Store on Redis or Valkey, standalone or cluster."""
+
+    kind = "redis"
+
+    def __init__(self, url: str, keys: Keyspace, retention_seconds: int) -> None:
+        self.url = url
+        self.keys = keys
+        self.retention = retention_seconds
+        self.cluster = url.startswith(("redis+cluster://", "rediss+cluster://"))
+        self.redis = _client(url)
+        self.round_trips = 0
+
+    async def _call(self, coro: Any) -> Any:
+        self.round_trips += 1
+        try:
+            return await coro
+        except RedisError as exc:
+            raise StoreError(f"Redis store error: {type(exc).__name__}: {exc}") from None
+        except OSError as exc:
+            raise StoreError(f"Redis store unreachable: {exc.strerror or exc}") from None
+
+    def start(self) -> None:
+        """Nothing runs in the background: Redis persists by itself."""
+
+    async def ping(self) -> None:
+        await self._call(self.redis.ping())
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+    # campaigns
+
+    async def create_campaign(self, campaign: Campaign) -> None:
+        meta = self.keys.meta(campaign.id)
+        index = self.keys.campaigns()
+        if self.cluster:
+            await self._call(self.redis.hset(meta, mapping=campaign.to_fields()))
+            await self._call(self.redis.expire(meta, self.retention))
+            await self._call(self.redis.zadd(index, {campaign.id: campaign.created_at}))
+            await self._call(self.redis.expire(index, self.retention))
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(meta, mapping=campaign.to_fields())
+        pipe.expire(meta, self.retention)
+        pipe.zadd(index, {campaign.id: campaign.created_at})
+        pipe.expire(index, self.retention)
+        await self._call(pipe.execute())
+
+    async def get_campaign(self, campaign_id: str) -> Campaign | None:
+        fields = await self._call(self.redis.hgetall(self.keys.meta(campaign_id)))
+        if not fields:
+            return None
+        return Campaign.from_fields(
+            campaign_id, {k.decode(): v.decode() for k, v in fields.items()}
+        )
+
+    async def list_campaigns(self) -> list[Campaign]:
+        ids = [
+            i.decode() for i in await self._call(self.redis.zrange(self.keys.campaigns(), 0, -1))
+        ]
+        campaigns: list[Campaign] = []
+        gone: list[str] = []
+        if self.cluster:
+            for campaign_id in ids:
+                campaign = await self.get_campaign(campaign_id)
+                if campaign is None:
+                    gone.append(campaign_id)
+                else:
+                    campaigns.append(campaign)
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for campaign_id in ids:
+                pipe.hgetall(self.keys.meta(campaign_id))
+            for campaign_id, fields in zip(ids, await self._call(pipe.execute()), strict=True):
+                if not fields:
+                    gone.append(campaign_id)
+                else:
+                    decoded = {k.decode(): v.decode() for k, v in fields.items()}
+                    campaigns.append(Campaign.from_fields(campaign_id, decoded))
+        if gone:  # their meta expired with the retention: forget them
+            await self._call(self.redis.zrem(self.keys.campaigns(), *gone))
+        return campaigns
+
+    async def update_campaign(self, campaign_id: str, changes: dict[str, Any]) -> Campaign | None:
+        args: list[str] = []
+        for key, value in changes.items():
+            args += [
+                key,
+                ""
+                if value is None
+                else ("1" if value is True else "0" if value is False else str(value)),
+            ]
+        meta = self.keys.meta(campaign_id)
+        if not await self._call(self.redis.eval(_UPDATE, 1, meta, *args)):
+            return None
+        return await self.get_campaign(campaign_id)
+
+    async def delete_campaign(self, campaign_id: str) -> bool:
+        existed = bool(await self._call(self.redis.exists(self.keys.meta(campaign_id))))
+        # Delete the meta first so that in-flight batch writes are refused by the write script.
+        await self._call(self.redis.unlink(self.keys.meta(campaign_id)))
+        doomed = [k async for k in self._scan_keys(self.keys.campaign_pattern(campaign_id))]
+        for start in range(0, len(doomed), 500):
+            chunk = doomed[start : start + 500]
+            if self.cluster:
+                for key in chunk:
+                    await self._call(self.redis.unlink(key))
+            else:
+                await self._call(self.redis.unlink(*chunk))
+        await self._call(self.redis.zrem(self.keys.campaigns(), campaign_id))
+        return existed
+
+    # salts
+
+    async def window_salt(self, campaign_id: str, now: float, window_seconds: int) -> Salt | None:
+        meta = self.keys.meta(campaign_id)
+        first = await self._call(self.redis.eval(_FIRST_HIT, 1, meta, repr(now)))
+        if first is None:
+            return None
+        index, expires_at = salt_window(float(first), now, window_seconds)
+        key = self.keys.salt(campaign_id, index)
+        candidate = new_salt()
+        previous = await self._call(
+            self.redis.set(key, candidate, nx=True, get=True, exat=int(expires_at) + 1)
+        )
+        return Salt(index, previous if previous is not None else candidate, expires_at)
+
+    # hits
+
+    def _script_args(self, campaign_id: str, part: CampaignBatch) -> tuple[list[str], list[Any]]:
+        keys = [self.keys.meta(campaign_id)]
+        args: list[Any] = [self.retention, 0]
+        hincr = 0
+        for day, fields in part.counters.items():
+            keys.append(self.keys.day(campaign_id, day))
+            for name, count in fields.items():
+                args += [len(keys), name, count]
+                hincr += 1
+        args[1] = hincr
+        for (kind, day, dimension), elements in part.sketches.items():
+            keys.append(self.keys.sketch(campaign_id, kind, day, dimension))
+            args += [len(keys), len(elements), *elements]
+        return keys, args
+
+    async def write_batch(self, batch: Batch) -> int:
+        calls = [(cid, *self._script_args(cid, part)) for cid, part in batch.campaigns.items()]
+        if not calls:
+            return 0
+        if self.cluster:
+            results = []
+            for _, keys, args in calls:
+                results.append(await self._call(self.redis.eval(_WRITE, len(keys), *keys, *args)))
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for _, keys, args in calls:
+                pipe.eval(_WRITE, len(keys), *keys, *args)
+            results = await self._call(pipe.execute())
+        return sum(
+            batch.campaigns[cid].events
+            for (cid, _, _), r in zip(calls, results, strict=True)
+            if r == 1
+        )
+
+    # reads
+
+    async def read_counters(
+        self, campaign_id: str, days: Sequence[str]
+    ) -> dict[str, dict[str, int]]:
+        if self.cluster:
+            raw = [
+                await self._call(self.redis.hgetall(self.keys.day(campaign_id, d))) for d in days
+            ]
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for day in days:
+                pipe.hgetall(self.keys.day(campaign_id, day))
+            raw = await self._call(pipe.execute())
+        return {
+            day: {k.decode(): int(v) for k, v in fields.items()}
+            for day, fields in zip(days, raw, strict=True)
+            if fields
+        }
+
+    async def count_unique(
+        self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]
+    ) -> list[float]:
+        named = [[self.keys.sketch(campaign_id, *ref) for ref in group] for group in groups]
+        wanted = [g for g in named if g]
+        if not wanted:
+            return [0.0] * len(groups)
+        if self.cluster:
+            counts = [await self._call(self.redis.pfcount(*g)) for g in wanted]
+        else:
+            pipe = self.redis.pipeline(transaction=False)
+            for group in wanted:
+                pipe.pfcount(*group)
+            counts = await self._call(pipe.execute())
+        it = iter(counts)
+        return [float(next(it)) if g else 0.0 for g in named]
+
+    # keyspace
+
+    async def _scan_keys(self, match: str) -> AsyncIterator[str]:
+        try:
+            async for key in self.redis.scan_iter(match=match, count=1000):
+                yield key.decode()
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"Redis store error during SCAN: {exc}") from None
+
+    async def scan(self, match: str | None = None) -> AsyncIterator[KeyInfo]:
+        batch: list[str] = []
+        async for key in self._scan_keys(match or self.keys.all_pattern()):
+            batch.append(key)
+            if len(batch) >= 500:
+                for info in await self._describe(batch):
+                    yield info
+                batch = []
+        if batch:
+            for info in await self._describe(batch):
+                yield info
+
+    async def _describe(self, keys: list[str]) -> list[KeyInfo]:
+        pipe = self.redis.pipeline(transaction=False)
+        for key in keys:
+            pipe.type(key)
+            pipe.pttl(key)
+        head = await self._call(pipe.execute())
+        pipe = self.redis.pipeline(transaction=False)
+        kinds: list[str] = []
+        for n, key in enumerate(keys):
+            kind = head[2 * n].decode()
+            kinds.append(kind)
+            if kind == "hash":
+                pipe.hgetall(key)
+            elif kind == "zset":
+                pipe.zrange(key, 0, -1, withscores=True)
+            else:
+                pipe.get(key)
+        values = await self._call(pipe.execute())
+        out: list[KeyInfo] = []
+        for n, key in enumerate(keys):
+            ms = head[2 * n + 1]
+            if ms == -2:  # expired between SCAN and PTTL
+                continue
+            out.append(
+                KeyInfo(
+                    key, _kind(key, kinds[n]), None if ms < 0 else ms / 1000, _flatten(values[n])
+                )
+            )
+        return out
+
+
+def _kind(key: str, redis_type: str) -> str:
+    if redis_type == "string" and (":u:" in key or ":r:" in key):
+        return "hll"
+    return redis_type
+
+
+def _flatten(value: Any) -> bytes:
+    if value is None:
+        return b""
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, dict):
+        return b"\n".join(k + b"=" + v for k, v in value.items())
+    if isinstance(value, list):
+        return b"\n".join(
+            m if isinstance(m, bytes) else repr(m).encode() for pair in value for m in pair
+        )
+    return repr(value).encode()

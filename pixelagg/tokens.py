@@ -1,0 +1,52 @@
+"""API tokens: the configured one, or a random one kept in the data dir (mode 0600)."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from pathlib import Path
+
+from .config import Config
+from .exceptions import ConfigError
+
+__all__ = ["TOKEN_FILE", "admin_token", "matches"]
+
+TOKEN_FILE = "admin-token"
+
+
+def admin_token(config: Config, create: bool = True) -> tuple[str | None, Path | None, bool]:
+    """(token, file it lives in or None, whether it was just created).
+
+    The API is never open without a token: when none is configured, one is generated with
+    `secrets` and written to the data dir, readable by its owner only.
+    """
+    if config.api.admin_token:
+        return config.api.admin_token, None, False
+    path = config.data_dir / TOKEN_FILE
+    try:
+        token = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        token = ""
+    except OSError as exc:
+        raise ConfigError(f"Cannot read the token file {str(path)!r}: {exc.strerror}.") from None
+    if token:
+        return token, path, False
+    if not create:
+        return None, path, False
+    token = secrets.token_urlsafe(32)
+    try:
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race: use its token
+        return path.read_text(encoding="ascii").strip(), path, False
+    except OSError as exc:
+        raise ConfigError(f"Cannot write the token file {str(path)!r}: {exc.strerror}.") from None
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(token + "\n")
+    return token, path, True
+
+
+def matches(given: str, expected: str) -> bool:
+    """Compare tokens in constant time."""
+    return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
