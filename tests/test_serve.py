@@ -1,0 +1,108 @@
+"""The real `pixelagg serve` subprocess, end to end, on both stores."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import httpx
+import pytest
+
+from tests.conftest import AUTH, BROWSER_UA, make_env, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def served_env(store_kind, request, tmp_path):
+    url = request.getfixturevalue("redis_url") if store_kind == "redis" else None
+    return make_env(tmp_path, url, PIXELAGG_STORE_FLUSH_INTERVAL_MS="25")
+
+
+def _hit(http: httpx.Client, url: str, campaign_id: str, ip: str, ua: str = BROWSER_UA) -> None:
+    response = http.get(f"{url}/p/{campaign_id}.gif", headers={"X-Forwarded-For": ip, "User-Agent": ua})
+    assert response.status_code == 200 and len(response.content) == 43
+
+
+def test_counts_400_hits_from_200_visitors(serve, served_env):
+    """400 hits from 200 addresses: opens.total is exact and uniques are within 5% of 200."""
+    server = serve(served_env)
+    with httpx.Client() as http:
+        campaign = server.create(http, recipients=1000)
+        for round_ in range(2):
+            for n in range(200):
+                _hit(http, server.url, campaign["id"], f"81.{n // 250}.{n % 250}.{10 + round_ * 0}")
+        report = wait_for(lambda: (s := server.stats(http, campaign["id"]))["opens"]["total"] == 400 and s)
+    assert report["opens"]["total"] == 400
+    assert abs(report["unique_opens"]["estimate"] - 200) <= 10
+    assert report["unique_opens"]["low"] <= 200 <= report["unique_opens"]["high"]
+    assert report["open_rate"]["estimate"] == pytest.approx(0.2, abs=0.01)
+
+
+def test_sigterm_loses_nothing_accepted(serve, served_env):
+    """SIGTERM mid-stream: every hit answered before the signal is counted after a restart."""
+    server = serve(served_env)
+    answered = 0
+    stop = threading.Event()
+    with httpx.Client() as http:
+        campaign = server.create(http)
+
+        def stream() -> None:
+            nonlocal answered
+            with httpx.Client() as h:
+                n = 0
+                while not stop.is_set():
+                    try:
+                        r = h.get(
+                            f"{server.url}/p/{campaign['id']}.gif",
+                            headers={"X-Forwarded-For": f"82.1.{n % 200}.{n // 200 % 200}"},
+                            timeout=2,
+                        )
+                    except httpx.HTTPError:
+                        return
+                    if r.headers.get("x-pixelagg") == "counted":
+                        answered += 1
+                    n += 1
+
+        thread = threading.Thread(target=stream)
+        thread.start()
+        wait_for(lambda: answered >= 300, timeout=20)
+        # uvicorn re-raises the signal after a graceful shutdown, so the exit status is -SIGTERM.
+        assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
+        assert "Application shutdown complete" in server.logs()
+        stop.set()
+        thread.join()
+        again = serve(served_env, name="again")
+        report = again.stats(http, campaign["id"])
+    assert answered >= 300
+    assert report["opens"]["total"] == answered
+
+
+def test_workers_on_embedded_store_refused(serve, tmp_path):
+    """`serve --workers 2` on the embedded store stops with an error that names Redis."""
+    with pytest.raises(RuntimeError, match="Redis"):
+        serve(make_env(tmp_path, None), "--workers", "2")
+
+
+def test_generated_token_file_is_private(serve, tmp_path):
+    """Without a configured token, serve creates one in the data dir with mode 0600."""
+    env = make_env(tmp_path, None)
+    del env["PIXELAGG_ADMIN_TOKEN"]
+    server = serve(env)
+    token_file = tmp_path / "data" / "admin-token"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    token = token_file.read_text().strip()
+    with httpx.Client() as http:
+        assert http.get(server.url + "/api/campaigns").status_code == 401
+        ok = http.get(server.url + "/api/campaigns", headers={"Authorization": f"Bearer {token}"})
+        assert ok.status_code == 200
+    assert token not in server.logs()
+
+
+def test_readyz_reports_the_store(serve, served_env):
+    """/readyz answers 200 when the store answers."""
+    server = serve(served_env)
+    with httpx.Client() as http:
+        body = http.get(server.url + "/readyz").json()
+        assert body["status"] == "ready" and body["store"] == "ok"
+        assert http.get(server.url + "/api/campaigns", headers=AUTH).status_code == 200

@@ -1,0 +1,234 @@
+"""The store contract: the same tests on the embedded store and on a real Redis-protocol server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import time
+
+import pytest
+
+from pixelagg.campaign import Campaign, new_campaign_id
+from pixelagg.config import load
+from pixelagg.exceptions import StoreError
+from pixelagg.privacy import SALT_GRACE_SECONDS
+from pixelagg.store import Batch, EmbeddedStore, open_store
+from tests.conftest import make_env
+
+pytestmark = pytest.mark.anyio
+
+WINDOW = 7 * 86400
+
+
+@pytest.fixture
+async def store(config):
+    s = open_store(config)
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def _campaign(store, **fields) -> Campaign:
+    campaign = Campaign(id=new_campaign_id(), name="c", created_at=time.time(), **fields)
+    await store.create_campaign(campaign)
+    return campaign
+
+
+async def _keys(store, campaign_id=None):
+    match = store.keys.campaign_pattern(campaign_id) if campaign_id else None
+    return {info.key: info async for info in store.scan(match)}
+
+
+def _batch(campaign_id: str, n: int, *, when: float | None = None, class_="human", region="NL") -> Batch:
+    batch = Batch()
+    for _ in range(n):
+        batch.add_open(campaign_id, when or time.time(), class_, region, secrets.token_bytes(16))
+    return batch
+
+
+async def test_campaign_round_trip(store):
+    """A created campaign reads back with every field."""
+    c = await _campaign(store, recipients=10, legal_basis="public_task", legal_reference="Art. 1")
+    assert await store.get_campaign(c.id) == c
+
+
+async def test_list_campaigns_in_creation_order(store):
+    """list_campaigns returns every campaign, oldest first."""
+    a = await _campaign(store)
+    b = await _campaign(store)
+    assert [c.id for c in await store.list_campaigns()] == [a.id, b.id]
+
+
+async def test_update_changes_and_clears_fields(store):
+    """update_campaign sets given fields and removes those set to None."""
+    c = await _campaign(store, recipients=10)
+    updated = await store.update_campaign(c.id, {"name": "new", "recipients": None, "paused": True})
+    assert (updated.name, updated.recipients, updated.paused) == ("new", None, True)
+    assert await store.get_campaign(c.id) == updated
+
+
+async def test_update_of_missing_campaign_creates_nothing(store):
+    """Updating an unknown campaign returns None and stores no key."""
+    campaign_id = new_campaign_id()
+    assert await store.update_campaign(campaign_id, {"name": "x"}) is None
+    assert await _keys(store, campaign_id) == {}
+
+
+async def test_counts_add_up(store):
+    """Counters sum exactly and the sketch counts distinct elements."""
+    c = await _campaign(store)
+    await store.write_batch(_batch(c.id, 30))
+    await store.write_batch(_batch(c.id, 20))
+    day = time.strftime("%Y%m%d", time.gmtime())
+    counters = await store.read_counters(c.id, [day])
+    assert sum(counters[day].values()) == 50
+    (uniques,) = await store.count_unique(c.id, [[("u", day, "human")]])
+    assert uniques == pytest.approx(50, abs=1)
+
+
+async def test_sketch_union_deduplicates(store):
+    """The same element in two sketches counts once in their union."""
+    c = await _campaign(store)
+    element = secrets.token_bytes(16)
+    batch = Batch()
+    batch.add_open(c.id, time.time(), "human", "NL", element)
+    batch.add_open(c.id, time.time(), "bot", "DE", element)
+    await store.write_batch(batch)
+    day = time.strftime("%Y%m%d", time.gmtime())
+    union, empty = await store.count_unique(c.id, [[("u", day, "human"), ("u", day, "bot")], []])
+    assert (round(union), empty) == (1, 0)
+
+
+async def test_write_to_deleted_campaign_stores_nothing(store):
+    """A batch for a deleted or unknown campaign creates no key."""
+    c = await _campaign(store)
+    assert await store.delete_campaign(c.id)
+    assert await store.write_batch(_batch(c.id, 5)) == 0
+    assert await _keys(store, c.id) == {}
+
+
+async def test_write_to_paused_campaign_counts_nothing(store):
+    """A paused campaign's hits are not written."""
+    c = await _campaign(store)
+    await store.update_campaign(c.id, {"paused": True})
+    assert await store.write_batch(_batch(c.id, 5)) == 0
+    day = time.strftime("%Y%m%d", time.gmtime())
+    assert await store.read_counters(c.id, [day]) == {}
+
+
+async def test_delete_erases_every_key(store):
+    """delete_campaign removes every key of the campaign (P9)."""
+    c = await _campaign(store)
+    await store.window_salt(c.id, time.time(), WINDOW)
+    await store.write_batch(_batch(c.id, 5))
+    assert len(await _keys(store, c.id)) >= 4
+    assert await store.delete_campaign(c.id)
+    assert await _keys(store, c.id) == {}
+    assert c.id not in [x.id for x in await store.list_campaigns()]
+
+
+async def test_every_key_has_a_ttl_within_retention(store, config):
+    """Every stored key has a TTL, and none exceeds the retention (P5)."""
+    c = await _campaign(store)
+    await store.window_salt(c.id, time.time(), WINDOW)
+    await store.write_batch(_batch(c.id, 5))
+    batch = Batch()
+    batch.add_declined(c.id, time.time())
+    await store.write_batch(batch)
+    keys = await _keys(store)
+    assert keys
+    retention = config.privacy.retention_days * 86400
+    for info in keys.values():
+        assert info.ttl is not None and 0 < info.ttl <= retention, info.key
+
+
+async def test_salt_is_created_once_and_shared(store):
+    """Two calls in one window get the same random 32-byte salt."""
+    c = await _campaign(store)
+    now = time.time()
+    first = await store.window_salt(c.id, now, WINDOW)
+    second = await store.window_salt(c.id, now + 60, WINDOW)
+    assert first.key == second.key and len(first.key) == 32
+    assert first.window == second.window == 0
+
+
+async def test_next_window_gets_a_new_salt(store):
+    """A hit after the window ends gets a new salt with the next index."""
+    c = await _campaign(store)
+    now = time.time()
+    first = await store.window_salt(c.id, now, WINDOW)
+    later = await store.window_salt(c.id, now + WINDOW + 1, WINDOW)
+    assert later.window == 1 and later.key != first.key
+
+
+async def test_salt_ttl_is_its_window_plus_grace(store):
+    """The salt key expires at the end of its window plus the grace period (P4)."""
+    c = await _campaign(store)
+    now = time.time()
+    await store.window_salt(c.id, now, WINDOW)
+    (info,) = [i for i in (await _keys(store, c.id)).values() if ":salt:" in i.key]
+    assert WINDOW <= info.ttl <= WINDOW + SALT_GRACE_SECONDS + 2
+
+
+async def test_salt_is_gone_after_its_window(store):
+    """When its window (plus grace) is over, the salt is deleted from the store (P4)."""
+    c = await _campaign(store)
+    window = 1
+    # A campaign whose first hit was so long ago that the current window ends in ~1.5 s.
+    start = time.time() - window - SALT_GRACE_SECONDS + 1.5
+    salt = await store.window_salt(c.id, start, window)
+    assert any(":salt:" in k for k in await _keys(store, c.id))
+    await asyncio.sleep(2.6)
+    assert not any(":salt:" in k for k in await _keys(store, c.id))
+    assert salt.expires_at < time.time()
+
+
+async def test_salt_of_missing_campaign_is_none(store):
+    """No salt (and no key) is made for a campaign that does not exist."""
+    campaign_id = new_campaign_id()
+    assert await store.window_salt(campaign_id, time.time(), WINDOW) is None
+    assert await _keys(store, campaign_id) == {}
+
+
+@pytest.fixture
+def embedded_config(tmp_path):
+    return load(environ=make_env(tmp_path, None))
+
+
+async def test_embedded_store_survives_restart(embedded_config):
+    """The embedded store saves its keys and loads them after a restart."""
+    config = embedded_config
+    store = open_store(config)
+    c = await _campaign(store)
+    await store.write_batch(_batch(c.id, 7))
+    await store.close()
+    store = open_store(config)
+    try:
+        day = time.strftime("%Y%m%d", time.gmtime())
+        assert sum((await store.read_counters(c.id, [day]))[day].values()) == 7
+    finally:
+        await store.close()
+
+
+async def test_embedded_store_has_one_writer(embedded_config):
+    """A second open of the same embedded store is refused with a clear error."""
+    config = embedded_config
+    store = open_store(config)
+    try:
+        with pytest.raises(StoreError, match="in use by another process"):
+            EmbeddedStore(config.data_dir, store.keys, 86400).open()
+    finally:
+        await store.close()
+
+
+async def test_embedded_file_is_private(embedded_config):
+    """The embedded store's file is secure_delete and lives in the data dir."""
+    config = embedded_config
+    store = open_store(config)
+    try:
+        assert store._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+        assert all(os.path.dirname(p) == str(config.data_dir) for p in map(str, store.saved_files()))
+    finally:
+        await store.close()
