@@ -74,7 +74,9 @@ def test_store_down_loses_no_hit(serve, tmp_path):
                 redis.restart()
                 time.sleep(1)
             sent = stream.counted
-            report = wait_for(lambda: (s := server.stats(http, campaign["id"]))["opens"]["total"] == sent and s)
+            report = wait_for(
+                lambda: (s := server.stats(http, campaign["id"]))["opens"]["total"] == sent and s
+            )
             assert report, f"expected {sent} opens"
             assert stream.slowest < 1.0, "the pixel never waited for the store"
             assert http.get(server.url + "/readyz").status_code == 200

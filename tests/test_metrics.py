@@ -61,7 +61,9 @@ def test_campaign_labels_only_when_enabled(tmp_path, client_for):
     assert _value(client.get("/metrics").text, "pixelagg_campaign_hits_total", campaign=c["id"]) == 1
 
 
-@pytest.mark.parametrize("header,status", [(None, 401), ("Bearer wrong-token-xxxxxxxxxx", 401)], ids=["none", "wrong"])
+@pytest.mark.parametrize(
+    "header,status", [(None, 401), ("Bearer wrong-token-xxxxxxxxxx", 401)], ids=["none", "wrong"]
+)
 def test_metrics_token_required_when_set(tmp_path, client_for, header, status):
     """With metrics.token set, /metrics needs it."""
     token = "metrics-token-0123456789"

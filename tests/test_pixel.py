@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 
+from pixelagg.config import load
 from pixelagg.pixel import GIF
-from tests.conftest import AUTH
+from tests.conftest import make_env
+from tests.test_classify import AMBIGUOUS_CHOICES, SAMPLE_ROWS
+
+CHROME_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/79.0.3945.136 Safari/537.36"
+)
+GMAIL_PROXY_UA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 
 
 def test_gif_is_43_bytes():
@@ -43,3 +54,60 @@ def test_head_is_answered_and_not_counted(client):
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/gif"
     assert client.stats(c["id"])["opens"]["total"] == 0
+
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def classifying_client(tmp_path, client_for):
+    """An app on the embedded store with the fixture address lists configured."""
+    env = make_env(
+        tmp_path,
+        None,
+        PIXELAGG_CLASSIFY_APPLE_EGRESS_FILE=str(FIXTURES / "apple-egress-sample.csv"),
+        PIXELAGG_CLASSIFY_SCANNER_NETWORKS_FILE=str(FIXTURES / "scanner-networks-sample.txt"),
+    )
+    return client_for(load(environ=env))
+
+
+@pytest.mark.parametrize(
+    ("expected", "user_agent"),
+    [(expected, user_agent) for _, expected, user_agent, _ in SAMPLE_ROWS],
+    ids=[f"line{number}-{expected}" for number, expected, _, _ in SAMPLE_ROWS],
+)
+def test_ua_samples_through_the_pixel(tmp_path, client_for, expected, user_agent):
+    """Every ua-samples.tsv row, fetched through the real pixel, is counted under its class.
+
+    No address lists are configured: the samples' classes are what the user agent alone says.
+    """
+    client = client_for(load(environ=make_env(tmp_path, None)))
+    c = client.create()
+    client.hit(c["id"], ip="81.2.69.160", ua=user_agent)
+    by_class = client.stats(c["id"])["opens"]["by_class"]
+    assert by_class[AMBIGUOUS_CHOICES.get(expected, expected)] == 1
+    assert sum(by_class.values()) == 1
+
+
+@pytest.mark.parametrize(
+    ("ip", "ua", "class_", "region"),
+    [
+        ("192.0.2.10", "Mozilla/5.0", "apple_mpp", "proxy"),
+        ("203.0.113.10", CHROME_UA, "scanner", "unknown"),
+        ("81.2.69.160", GMAIL_PROXY_UA, "image_proxy", "proxy"),
+        ("81.2.69.160", CHROME_UA, "human", "GB"),
+    ],
+    ids=["apple-egress", "scanner-network", "gmail-proxy", "person"],
+)
+def test_address_lists_and_proxy_region(classifying_client, ip, ua, class_, region):
+    """Address lists sharpen the class, and proxied hits count under region 'proxy'."""
+    client = classifying_client
+    c = client.create()
+    client.hit(c["id"], ip=ip, ua=ua)
+    report = client.stats(c["id"])
+    assert report["opens"]["by_class"][class_] == 1
+    # One unique is below min_bucket, so the API shows the bucket as 'other'; the stored
+    # counter field (hour|class|region) shows the region it was counted under.
+    day = time.strftime("%Y%m%d", time.gmtime())
+    counters = client.portal.call(client.app.state.service.store.read_counters, c["id"], [day])
+    assert [f.split("|", 1)[1] for f in counters[day]] == [f"{class_}|{region}"]

@@ -46,7 +46,9 @@ def _needles(canary: str) -> dict[str, bytes]:
 
 
 def _find(needles: dict[str, bytes], haystacks: dict[str, bytes]) -> list[str]:
-    return [f"{name} in {where}" for where, data in haystacks.items() for name, n in needles.items() if n in data]
+    return [
+        f"{name} in {where}" for where, data in haystacks.items() for name, n in needles.items() if n in data
+    ]
 
 
 def _send_sentinels(server, canary: str) -> str:
@@ -125,7 +127,11 @@ def test_no_raw_data_in_redis_keys_aof_rdb_or_logs(serve, tmp_path):
         redis.command("BGSAVE")
         wait_for(lambda: redis.info("persistence").get("rdb_bgsave_in_progress") == "0", timeout=10)
         time.sleep(0.2)
-        files = {str(p): p.read_bytes() for p in redis.directory.rglob("*") if p.is_file() and "valkey.log" not in p.name}
+        files = {
+            str(p): p.read_bytes()
+            for p in redis.directory.rglob("*")
+            if p.is_file() and "valkey.log" not in p.name
+        }
         assert any("appendonly" in f for f in files) and any(f.endswith("dump.rdb") for f in files)
         assert not _find(_needles(canary), {**dump, **files, "logs": logs})
         _check_salt_only_in_its_record(dump, logs)
@@ -156,13 +162,17 @@ def test_closed_window_salt_absent_after_aof_rewrite(tmp_path):
         aof = b"".join(p.read_bytes() for p in redis.directory.rglob("*.aof*"))
         assert salt in aof, "while its window is open the salt is in the AOF (documented)"
         time.sleep(2.0)
-        wait_for(lambda: redis.command("DBSIZE") is not None and not redis.command("KEYS", "*:salt:*"), timeout=5)
+        wait_for(
+            lambda: redis.command("DBSIZE") is not None and not redis.command("KEYS", "*:salt:*"), timeout=5
+        )
         redis.command("BGREWRITEAOF")
         wait_for(lambda: redis.info("persistence").get("aof_rewrite_in_progress") == "0", timeout=10)
         redis.command("BGSAVE")
         wait_for(lambda: redis.info("persistence").get("rdb_bgsave_in_progress") == "0", timeout=10)
         time.sleep(0.3)
-        files = b"".join(p.read_bytes() for p in redis.directory.rglob("*") if p.is_file() and p.name != "valkey.log")
+        files = b"".join(
+            p.read_bytes() for p in redis.directory.rglob("*") if p.is_file() and p.name != "valkey.log"
+        )
         assert salt not in files
     finally:
         redis.stop()
