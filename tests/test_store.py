@@ -232,3 +232,20 @@ async def test_embedded_file_is_private(embedded_config):
         assert all(os.path.dirname(p) == str(config.data_dir) for p in map(str, store.saved_files()))
     finally:
         await store.close()
+
+
+async def test_retried_batch_counts_once(store):
+    """A numbered batch written twice (a retry after an ambiguous failure) is applied once."""
+    c = await _campaign(store)
+    batch = _batch(c.id, 10)
+    batch.writer, batch.seq = "writer-a", 1
+    assert await store.write_batch(batch) == 10
+    assert await store.write_batch(batch) == 10  # reported written, not applied again
+    later = _batch(c.id, 5)
+    later.writer, later.seq = "writer-a", 2
+    await store.write_batch(later)
+    other = _batch(c.id, 3)
+    other.writer, other.seq = "writer-b", 1
+    await store.write_batch(other)
+    day = time.strftime("%Y%m%d", time.gmtime())
+    assert sum((await store.read_counters(c.id, [day]))[day].values()) == 18

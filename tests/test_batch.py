@@ -1,0 +1,174 @@
+"""Tests for pixelagg.store.batch: pre-aggregated hits between flushes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from pixelagg.store.batch import (
+    DECLINED_FIELD,
+    Batch,
+    counter_field,
+    parse_counter_field,
+    utc_day,
+)
+
+A = "AbCdEfGhIjKlMnOp"
+B = "0123456789_-abcd"
+# 2025-11-01 09:15 UTC and 2025-11-01 23:59:59 UTC and 2025-11-02 00:00 UTC
+T9 = datetime(2025, 11, 1, 9, 15, tzinfo=UTC).timestamp()
+T23 = datetime(2025, 11, 1, 23, 59, 59, tzinfo=UTC).timestamp()
+NEXT = datetime(2025, 11, 2, 0, 0, tzinfo=UTC).timestamp()
+DAY = "20251101"
+
+
+def test_empty_batch_is_falsy():
+    """A new batch is empty and counts no events."""
+    batch = Batch()
+    assert not batch
+    assert batch.events == 0
+
+
+def test_counters_sum_per_field():
+    """Opens in the same hour, class and region add up in one field."""
+    batch = Batch()
+    for _ in range(3):
+        batch.add_open(A, T9, "human", "NL", None)
+    batch.add_open(A, T9, "human", "DE", None)
+    batch.add_open(A, T9, "apple_mpp", "NL", None)
+    batch.add_open(A, T23, "human", "NL", None)
+    counters = batch.campaigns[A].counters[DAY]
+    assert counters == {
+        "09|human|NL": 3,
+        "09|human|DE": 1,
+        "09|apple_mpp|NL": 1,
+        "23|human|NL": 1,
+    }
+
+
+def test_days_are_utc():
+    """A hit at midnight UTC lands on the next day."""
+    batch = Batch()
+    batch.add_open(A, T23, "human", "NL", None)
+    batch.add_open(A, NEXT, "human", "NL", None)
+    assert set(batch.campaigns[A].counters) == {DAY, "20251102"}
+    assert batch.campaigns[A].counters["20251102"] == {"00|human|NL": 1}
+
+
+def test_sketch_elements_dedupe():
+    """An element added twice is kept once; the class and the region sketch both get it."""
+    batch = Batch()
+    batch.add_open(A, T9, "human", "NL", b"e1")
+    batch.add_open(A, T9, "human", "NL", b"e1")
+    batch.add_open(A, T23, "human", "DE", b"e2")
+    sketches = batch.campaigns[A].sketches
+    assert sketches == {
+        ("u", DAY, "human"): {b"e1", b"e2"},
+        ("r", DAY, "NL"): {b"e1"},
+        ("r", DAY, "DE"): {b"e2"},
+    }
+
+
+def test_open_without_element_adds_no_sketch():
+    """An open without a visitor hash is counted but adds no sketch element."""
+    batch = Batch()
+    batch.add_open(A, T9, "human", "NL", None)
+    assert batch.campaigns[A].sketches == {}
+    assert batch.campaigns[A].counters[DAY]["09|human|NL"] == 1
+
+
+def test_declined_field():
+    """A declined request increments only the day's 'declined' field and adds no sketch."""
+    batch = Batch()
+    batch.add_declined(A, T9)
+    batch.add_declined(A, T23)
+    part = batch.campaigns[A]
+    assert part.counters == {DAY: {DECLINED_FIELD: 2}}
+    assert part.sketches == {}
+    assert part.events == 2
+
+
+def test_events_count():
+    """events counts every open and declined request, over all campaigns."""
+    batch = Batch()
+    batch.add_open(A, T9, "human", "NL", b"e")
+    batch.add_open(A, T9, "human", "NL", b"e")
+    batch.add_declined(A, T9)
+    batch.add_open(B, T9, "bot", "unknown", None)
+    assert batch.campaigns[A].events == 3
+    assert batch.campaigns[B].events == 1
+    assert batch.events == 4
+    assert batch
+
+
+def test_campaigns_are_kept_apart():
+    """Hits of two campaigns go to separate parts."""
+    batch = Batch()
+    batch.add_open(A, T9, "human", "NL", b"a")
+    batch.add_open(B, T9, "human", "NL", b"b")
+    assert batch.campaigns[A].sketches[("u", DAY, "human")] == {b"a"}
+    assert batch.campaigns[B].sketches[("u", DAY, "human")] == {b"b"}
+
+
+def test_merge_of_two_batches():
+    """Merging sums counters and events and unions sketch elements, per campaign."""
+    first, second = Batch(), Batch()
+    first.add_open(A, T9, "human", "NL", b"e1")
+    first.add_declined(A, T9)
+    second.add_open(A, T9, "human", "NL", b"e1")
+    second.add_open(A, T9, "human", "NL", b"e2")
+    second.add_open(B, T23, "scanner", "unknown", None)
+    first.merge(second)
+    assert first.campaigns[A].counters[DAY] == {"09|human|NL": 3, DECLINED_FIELD: 1}
+    assert first.campaigns[A].sketches[("u", DAY, "human")] == {b"e1", b"e2"}
+    assert first.campaigns[B].counters[DAY] == {"23|scanner|unknown": 1}
+    assert first.events == 5
+
+
+def test_merge_leaves_the_other_batch_alone():
+    """Merging does not change the batch merged in."""
+    first, second = Batch(), Batch()
+    second.add_open(A, T9, "human", "NL", b"e1")
+    first.merge(second)
+    first.add_open(A, T9, "human", "NL", b"e2")
+    assert second.campaigns[A].sketches[("u", DAY, "human")] == {b"e1"}
+    assert second.events == 1
+
+
+def test_merge_into_empty_batch():
+    """Merging into an empty batch copies the other one."""
+    empty, full = Batch(), Batch()
+    full.add_open(A, T9, "human", "NL", b"e1")
+    empty.merge(full)
+    assert empty.campaigns[A].counters == full.campaigns[A].counters
+    assert empty.events == 1
+
+
+@pytest.mark.parametrize(
+    ("hour", "class_", "region"),
+    [(0, "human", "NL"), (9, "apple_mpp", "unknown"), (23, "image_proxy", "proxy")],
+    ids=["midnight", "morning", "last-hour"],
+)
+def test_counter_field_round_trip(hour, class_, region):
+    """parse_counter_field(counter_field(h, c, r)) gives back (h, c, r); the hour has two digits."""
+    name = counter_field(hour, class_, region)
+    assert name.split("|")[0] == f"{hour:02d}"
+    assert parse_counter_field(name) == (hour, class_, region)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [DECLINED_FIELD, "09|human", "09|human|NL|x", "xx|human|NL", "|human|NL", ""],
+    ids=["declined", "two-parts", "four-parts", "hour-not-digits", "hour-empty", "empty"],
+)
+def test_parse_counter_field_rejects_other_fields(name):
+    """Fields that are not opens fields parse to None."""
+    assert parse_counter_field(name) is None
+
+
+def test_utc_day():
+    """utc_day gives the UTC day as YYYYMMDD and the UTC hour."""
+    assert utc_day(T9) == (DAY, 9)
+    assert utc_day(T23) == (DAY, 23)
+    assert utc_day(NEXT) == ("20251102", 0)
