@@ -7,6 +7,7 @@ The tag puts all of a campaign's keys in one Redis Cluster slot, so multi-key co
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["KeyInfo", "Keyspace"]
@@ -20,6 +21,9 @@ class KeyInfo:
     kind: str  # hash, hll, string, zset
     ttl: float | None  # seconds left; None means no expiry (never allowed)
     value: bytes  # a serialised view of the value, for scans of raw data
+    # Hash fields (name -> value) and zset members (member -> score) as text, so the audit
+    # reads them without parsing `value`; None for strings and sketches.
+    fields: Mapping[str, str] | None = None
 
 
 class Keyspace:
@@ -42,6 +46,10 @@ class Keyspace:
 
     def salt(self, campaign_id: str, window: int) -> str:
         return f"{self.tag(campaign_id)}:salt:{window}"
+
+    def writes(self, campaign_id: str) -> str:
+        """The last batch sequence number applied per writer process (random ids), for retries."""
+        return f"{self.tag(campaign_id)}:w"
 
     def day(self, campaign_id: str, day: str) -> str:
         """Opens per UTC hour, class and region of one UTC day (YYYYMMDD)."""
@@ -68,6 +76,7 @@ class Keyspace:
         head = parts[0]
         generic = {
             "meta": "meta",
+            "w": "w",
             "salt": "salt:{window}",
             "d": "d:{YYYYMMDD}",
             "u": "u:{YYYYMMDD}:{class}",

@@ -62,8 +62,12 @@ class Store(Protocol):
         """The estimated cardinality of the union of each group of sketches, in one round trip."""
         ...
 
-    def scan(self, match: str | None = None) -> AsyncIterator[KeyInfo]:
-        """Every stored key (or those matching a glob), with its TTL and a view of its value."""
+    def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:
+        """Every stored key (or those matching a glob), with its TTL and a view of its value.
+
+        binary=False leaves sketch and salt values unread (value b''), which keeps the audit
+        fast on large stores: it never scans them.
+        """
         ...
 
     async def close(self) -> None: ...

@@ -59,6 +59,10 @@ class Batch:
     """Hits of many campaigns, waiting to be written."""
 
     campaigns: dict[str, CampaignBatch] = field(default_factory=lambda: defaultdict(CampaignBatch))
+    writer: str = ""
+    """The writing process's random id; with `seq` it makes a retried write idempotent."""
+    seq: int = 0
+    """Position of this batch in its writer's sequence; 0 means unnumbered (applied as is)."""
 
     @property
     def events(self) -> int:

@@ -291,6 +291,15 @@ class EmbeddedStore:
             meta = self._get(meta_key)
             if meta is None or meta.value.get("paused") == "1":
                 continue
+            if batch.seq:  # the same bookkeeping as the Redis store, so both honour retries alike
+                writes_key = self.keys.writes(campaign_id)
+                writes = self._get(writes_key) or _Entry("hash", {}, expiry)
+                if int(writes.value.get(batch.writer, 0)) >= batch.seq:
+                    written += part.events
+                    continue
+                writes.value[batch.writer] = batch.seq
+                writes.expires_at = expiry
+                self._put(writes_key, writes)
             meta.expires_at = expiry
             self._dirty.add(meta_key)
             for day, fields in part.counters.items():
@@ -341,14 +350,23 @@ class EmbeddedStore:
 
     # keyspace
 
-    async def scan(self, match: str | None = None) -> AsyncIterator[KeyInfo]:
+    async def scan(
+        self, match: str | None = None, *, binary: bool = True
+    ) -> AsyncIterator[KeyInfo]:
         now = time.time()
         pattern = match or self.keys.all_pattern()
         for key in list(self._data):
             entry = self._get(key)
             if entry is None or not fnmatch.fnmatchcase(key, pattern):
                 continue
-            yield KeyInfo(key, entry.kind, entry.expires_at - now, entry.encode())
+            text = entry.kind in ("hash", "zset")
+            yield KeyInfo(
+                key,
+                entry.kind,
+                entry.expires_at - now,
+                entry.encode() if text or binary else b"",
+                {str(k): str(v) for k, v in entry.value.items()} if text else None,
+            )
 
     def saved_files(self) -> list[Path]:
         """Files this store writes, for privacy scans."""

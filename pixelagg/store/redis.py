@@ -8,6 +8,7 @@ all of a batch's calls go in one pipeline: one round trip per flush.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,8 +32,14 @@ _WRITE = (
     """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'paused') == '1' then return -2 end
+local seq = tonumber(ARGV[4])
+if seq > 0 then
+  local last = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
+  if last >= seq then return 0 end
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+end
 local ttl = tonumber(ARGV[1])
-local i = 3
+local i = 5
 for _ = 1, tonumber(ARGV[2]) do
   redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
   i = i + 3
@@ -122,6 +129,10 @@ class RedisStore:
         except OSError as exc:
             raise StoreError(f"Redis store unreachable: {exc.strerror or exc}") from None
 
+    def _pipe(self) -> Any:
+        """A non-transactional pipeline; on a cluster, redis-py splits it per node."""
+        return self.redis.pipeline() if self.cluster else self.redis.pipeline(transaction=False)
+
     def start(self) -> None:
         """Nothing runs in the background: Redis persists by itself."""
 
@@ -136,13 +147,8 @@ class RedisStore:
     async def create_campaign(self, campaign: Campaign) -> None:
         meta = self.keys.meta(campaign.id)
         index = self.keys.campaigns()
-        if self.cluster:
-            await self._call(self.redis.hset(meta, mapping=campaign.to_fields()))
-            await self._call(self.redis.expire(meta, self.retention))
-            await self._call(self.redis.zadd(index, {campaign.id: campaign.created_at}))
-            await self._call(self.redis.expire(index, self.retention))
-            return
-        pipe = self.redis.pipeline(transaction=True)
+        # On a cluster the meta and the index live in different slots: no transaction there.
+        pipe = self._pipe() if self.cluster else self.redis.pipeline(transaction=True)
         pipe.hset(meta, mapping=campaign.to_fields())
         pipe.expire(meta, self.retention)
         pipe.zadd(index, {campaign.id: campaign.created_at})
@@ -163,23 +169,17 @@ class RedisStore:
         ]
         campaigns: list[Campaign] = []
         gone: list[str] = []
-        if self.cluster:
-            for campaign_id in ids:
-                campaign = await self.get_campaign(campaign_id)
-                if campaign is None:
-                    gone.append(campaign_id)
-                else:
-                    campaigns.append(campaign)
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            for campaign_id in ids:
-                pipe.hgetall(self.keys.meta(campaign_id))
-            for campaign_id, fields in zip(ids, await self._call(pipe.execute()), strict=True):
-                if not fields:
-                    gone.append(campaign_id)
-                else:
-                    decoded = {k.decode(): v.decode() for k, v in fields.items()}
-                    campaigns.append(Campaign.from_fields(campaign_id, decoded))
+        pipe = self._pipe()
+        for campaign_id in ids:
+            pipe.hgetall(self.keys.meta(campaign_id))
+        for campaign_id, fields in zip(
+            ids, await self._call(pipe.execute()) if ids else [], strict=True
+        ):
+            if not fields:
+                gone.append(campaign_id)
+            else:
+                decoded = {k.decode(): v.decode() for k, v in fields.items()}
+                campaigns.append(Campaign.from_fields(campaign_id, decoded))
         if gone:  # their meta expired with the retention: forget them
             await self._call(self.redis.zrem(self.keys.campaigns(), *gone))
         return campaigns
@@ -205,9 +205,11 @@ class RedisStore:
         doomed = [k async for k in self._scan_keys(self.keys.campaign_pattern(campaign_id))]
         for start in range(0, len(doomed), 500):
             chunk = doomed[start : start + 500]
-            if self.cluster:
+            if self.cluster:  # one slot, but the cluster client routes one key per command
+                pipe = self._pipe()
                 for key in chunk:
-                    await self._call(self.redis.unlink(key))
+                    pipe.execute_command("UNLINK", key)
+                await self._call(pipe.execute())
             else:
                 await self._call(self.redis.unlink(*chunk))
         await self._call(self.redis.zrem(self.keys.campaigns(), campaign_id))
@@ -230,9 +232,9 @@ class RedisStore:
 
     # hits
 
-    def _script_args(self, campaign_id: str, part: CampaignBatch) -> tuple[list[str], list[Any]]:
-        keys = [self.keys.meta(campaign_id)]
-        args: list[Any] = [self.retention, 0]
+    def _script_args(self, batch: Batch, campaign_id: str, part: CampaignBatch) -> tuple[list[str], list[Any]]:
+        keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id)]
+        args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq]
         hincr = 0
         for day, fields in part.counters.items():
             keys.append(self.keys.day(campaign_id, day))
@@ -246,22 +248,18 @@ class RedisStore:
         return keys, args
 
     async def write_batch(self, batch: Batch) -> int:
-        calls = [(cid, *self._script_args(cid, part)) for cid, part in batch.campaigns.items()]
+        calls = [(cid, *self._script_args(batch, cid, part)) for cid, part in batch.campaigns.items()]
         if not calls:
             return 0
-        if self.cluster:
-            results = []
-            for _, keys, args in calls:
-                results.append(await self._call(self.redis.eval(_WRITE, len(keys), *keys, *args)))
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            for _, keys, args in calls:
-                pipe.eval(_WRITE, len(keys), *keys, *args)
-            results = await self._call(pipe.execute())
+        # One script call per campaign (one slot each); one pipeline for the whole batch.
+        pipe = self._pipe()
+        for _, keys, args in calls:
+            pipe.eval(_WRITE, len(keys), *keys, *args)
+        results = await self._call(pipe.execute())
         return sum(
             batch.campaigns[cid].events
             for (cid, _, _), r in zip(calls, results, strict=True)
-            if r == 1
+            if r in (0, 1)  # 0: applied by an earlier try of this batch
         )
 
     # reads
@@ -269,15 +267,12 @@ class RedisStore:
     async def read_counters(
         self, campaign_id: str, days: Sequence[str]
     ) -> dict[str, dict[str, int]]:
-        if self.cluster:
-            raw = [
-                await self._call(self.redis.hgetall(self.keys.day(campaign_id, d))) for d in days
-            ]
-        else:
-            pipe = self.redis.pipeline(transaction=False)
-            for day in days:
-                pipe.hgetall(self.keys.day(campaign_id, day))
-            raw = await self._call(pipe.execute())
+        if not days:
+            return {}
+        pipe = self._pipe()
+        for day in days:
+            pipe.hgetall(self.keys.day(campaign_id, day))
+        raw = await self._call(pipe.execute())
         return {
             day: {k.decode(): int(v) for k, v in fields.items()}
             for day, fields in zip(days, raw, strict=True)
@@ -291,8 +286,8 @@ class RedisStore:
         wanted = [g for g in named if g]
         if not wanted:
             return [0.0] * len(groups)
-        if self.cluster:
-            counts = [await self._call(self.redis.pfcount(*g)) for g in wanted]
+        if self.cluster:  # the cluster client refuses PFCOUNT in a pipeline: run them concurrently
+            counts = await asyncio.gather(*(self._call(self.redis.pfcount(*g)) for g in wanted))
         else:
             pipe = self.redis.pipeline(transaction=False)
             for group in wanted:
@@ -310,26 +305,29 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreError(f"Redis store error during SCAN: {exc}") from None
 
-    async def scan(self, match: str | None = None) -> AsyncIterator[KeyInfo]:
+    async def scan(
+        self, match: str | None = None, *, binary: bool = True
+    ) -> AsyncIterator[KeyInfo]:
         batch: list[str] = []
         async for key in self._scan_keys(match or self.keys.all_pattern()):
             batch.append(key)
             if len(batch) >= 500:
-                for info in await self._describe(batch):
+                for info in await self._describe(batch, binary):
                     yield info
                 batch = []
         if batch:
-            for info in await self._describe(batch):
+            for info in await self._describe(batch, binary):
                 yield info
 
-    async def _describe(self, keys: list[str]) -> list[KeyInfo]:
-        pipe = self.redis.pipeline(transaction=False)
+    async def _describe(self, keys: list[str], binary: bool = True) -> list[KeyInfo]:
+        pipe = self._pipe()
         for key in keys:
             pipe.type(key)
             pipe.pttl(key)
         head = await self._call(pipe.execute())
-        pipe = self.redis.pipeline(transaction=False)
+        pipe = self._pipe()
         kinds: list[str] = []
+        read: list[int] = []
         for n, key in enumerate(keys):
             kind = head[2 * n].decode()
             kinds.append(kind)
@@ -337,9 +335,15 @@ class RedisStore:
                 pipe.hgetall(key)
             elif kind == "zset":
                 pipe.zrange(key, 0, -1, withscores=True)
-            else:
+            elif kind == "string" and binary:
                 pipe.get(key)
-        values = await self._call(pipe.execute())
+            else:  # a list, set or stream (foreign) would fail GET with WRONGTYPE
+                continue
+            read.append(n)
+        values: list[Any] = [None] * len(keys)
+        if read:
+            for n, value in zip(read, await self._call(pipe.execute()), strict=True):
+                values[n] = value
         out: list[KeyInfo] = []
         for n, key in enumerate(keys):
             ms = head[2 * n + 1]
@@ -347,7 +351,11 @@ class RedisStore:
                 continue
             out.append(
                 KeyInfo(
-                    key, _kind(key, kinds[n]), None if ms < 0 else ms / 1000, _flatten(values[n])
+                    key,
+                    _kind(key, kinds[n]),
+                    None if ms < 0 else ms / 1000,
+                    _flatten(values[n]),
+                    _text_fields(values[n]),
                 )
             )
         return out
@@ -357,6 +365,15 @@ def _kind(key: str, redis_type: str) -> str:
     if redis_type == "string" and (":u:" in key or ":r:" in key):
         return "hll"
     return redis_type
+
+
+def _text_fields(value: Any) -> dict[str, str] | None:
+    """Hash fields or zset members (with their scores) as text; None for other values."""
+    if isinstance(value, dict):
+        return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in value.items()}
+    if isinstance(value, list):
+        return {m.decode(errors="replace"): repr(score) for m, score in value}
+    return None
 
 
 def _flatten(value: Any) -> bytes:
