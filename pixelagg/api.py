@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from . import actions
+from .audit import run_audit
 from .errors import error_response
 from .exceptions import ValidationError
 from .service import Service
@@ -183,6 +184,12 @@ async def compare(request: Request) -> Response:
     return JSONResponse({"campaigns": rows})
 
 
+async def audit(request: Request) -> Response:
+    service = _service(request)
+    report = await run_audit(service.store, service.config)
+    return JSONResponse(report.to_json())
+
+
 routes = [
     Route("/api/campaigns", _guard(create_campaign, "admin"), methods=["POST"]),
     Route("/api/campaigns", _guard(list_campaigns, "read"), methods=["GET"]),
@@ -194,4 +201,5 @@ routes = [
     Route("/api/campaigns/{id}/stats", _guard(campaign_stats, "read"), methods=["GET"]),
     Route("/api/campaigns/{id}/stats.csv", _guard(campaign_stats_csv, "read"), methods=["GET"]),
     Route("/api/stats", _guard(compare, "read"), methods=["GET"]),
+    Route("/api/audit", _guard(audit, "admin"), methods=["GET"]),
 ]

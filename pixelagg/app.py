@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import api
+from . import api, dashboard
 from .config import Config, load
 from .errors import error_response, exception_handlers
 from .exceptions import StoreError
@@ -90,6 +90,7 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         *api.routes,
+        *dashboard.routes,
     ]
     if config.metrics.enabled:
         routes.append(Route("/metrics", metrics, methods=["GET"]))

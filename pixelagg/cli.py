@@ -20,6 +20,7 @@ import httpx
 
 from . import __version__, actions
 from .addresses import APPLE_EGRESS_URL, download_apple_egress
+from .audit import AuditReport, format_report, run_audit
 from .config import LEGAL_BASES, Config, load
 from .exceptions import PixelaggError, StoreError
 from .notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
@@ -74,8 +75,7 @@ class Backend:
                 method,
                 self.url.rstrip("/") + path,
                 headers={"Authorization": f"Bearer {self.token}"},
-                timeout=30,
-                **kwargs,
+                **{"timeout": 30, **kwargs},
             )
         except httpx.HTTPError as exc:
             _fail(f"Cannot reach the service at {self.url}: {exc}")
@@ -154,6 +154,11 @@ class Backend:
             params = {k: v for k, v in (("from", start), ("to", end), ("tz", tz)) if v}
             return dict(self._request("GET", f"/api/campaigns/{campaign_id}/stats", params=params))
         return self._run(lambda s: actions.stats(s, self.config, campaign_id, start, end, tz))
+
+    def audit(self, progress: Callable[[int], None] | None = None) -> AuditReport:
+        if self.url:  # a large keyspace takes a while to scan
+            return AuditReport.from_json(self._request("GET", "/api/audit", timeout=600))
+        return self._run(lambda s: run_audit(s, self.config, progress))
 
 
 def _running_service(config: Config) -> str | None:
@@ -500,6 +505,47 @@ def stats(
         click.echo(stats_csv(report), nl=False)
     else:
         click.echo(_format_stats(report))
+
+
+# audit
+
+AUDIT_QUIET_KEYS = 5000
+"""Without a terminal, progress is shown only on audits of more keys than this."""
+
+
+class _AuditProgress:
+    """Keys scanned so far, on stderr: one updating line on a terminal, else every 10,000."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.shown = 0
+
+    def __call__(self, seen: int) -> None:
+        if self.tty:
+            click.echo(f"\rScanned {seen} keys...", err=True, nl=False)
+            self.shown = seen
+        elif seen >= AUDIT_QUIET_KEYS and (not self.shown or seen - self.shown >= 10_000):
+            click.echo(f"Scanned {seen} keys...", err=True)
+            self.shown = seen
+
+    def done(self) -> None:
+        if self.tty and self.shown:
+            click.echo("\r\033[K", err=True, nl=False)
+
+
+@cli.command()
+@_url_option
+@_json_option
+@click.pass_context
+def audit(ctx: click.Context, url: str | None, as_json: bool) -> None:
+    """Show what the store holds (key patterns, counts, TTLs, legal bases) and check it."""
+    config = _load_config(ctx)
+    progress = _AuditProgress()
+    report = _guarded(lambda: Backend.choose(config, url).audit(progress))
+    progress.done()
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
+    if not report.ok:
+        _fail(f"audit found {report.errors} problem(s)")
 
 
 # privacy notice

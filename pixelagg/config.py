@@ -312,12 +312,16 @@ def load(
             raise ConfigError(
                 f"Config file {str(path)!r} cannot be read: {exc.strerror}."
             ) from None
+        except UnicodeDecodeError:
+            raise ConfigError(f"Config file {str(path)!r} is not UTF-8 text.") from None
         try:
             data = yaml.safe_load(text) or {}
         except yaml.YAMLError as exc:
             raise ConfigError(f"Config file {str(path)!r} is not valid YAML: {exc}") from None
         if not isinstance(data, dict):
             raise ConfigError(f"Config file {str(path)!r} must hold a mapping of sections.")
+        # A section whose keys are all commented out parses as null: it keeps its defaults.
+        data = {section: {} if body is None else body for section, body in data.items()}
 
     settings = list(iter_settings())
     known_sections = {s.name.split(".")[0] for s in settings}

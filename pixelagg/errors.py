@@ -7,6 +7,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match
 
 from .exceptions import NotFound, StoreError, ValidationError
 
@@ -44,7 +45,22 @@ def error_response(
 async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     messages = {404: "No such resource.", 405: "Method not allowed here."}
-    return error_response(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+    response = error_response(exc.status_code, messages.get(exc.status_code, str(exc.detail)))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    if exc.status_code == 405:  # RFC 9110 requires Allow; Starlette's names one route's methods
+        response.headers["Allow"] = _allowed_methods(request)
+    return response
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route of this path accepts (one path may have one route per method)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 async def _validation(request: Request, exc: Exception) -> Response:

@@ -56,7 +56,8 @@ _BOUNDS = {
 }
 _NULLABLE_STR = {"type": "string", "nullable": True}
 _CAMPAIGN_BODY = {
-    "name": {"type": "string", "minLength": 1, "maxLength": 200},
+    # The name is stripped, so it needs one character that is not white space.
+    "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
     "recipients": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000, "nullable": True},
     "legal_basis": {"type": "string", "enum": list(LEGAL_BASES)},
     "legal_reference": {"type": "string", "maxLength": 500, "nullable": True},
@@ -90,6 +91,15 @@ def _schemas() -> dict[str, Any]:
             "required": ["name"],
             "additionalProperties": False,
             "properties": _CAMPAIGN_BODY,
+            # public_task needs a legal_reference (without legal_basis: the configured default).
+            "anyOf": [
+                {"not": {"required": ["legal_basis"]}},
+                {"properties": {"legal_basis": {"not": {"enum": ["public_task"]}}}},
+                {
+                    "required": ["legal_reference"],
+                    "properties": {"legal_reference": {"type": "string", "pattern": r"\S"}},
+                },
+            ],
         },
         "CampaignUpdate": {
             "type": "object",
@@ -123,6 +133,45 @@ def _schemas() -> dict[str, Any]:
             },
         },
         "Bounds": _BOUNDS,
+        "Audit": {
+            "type": "object",
+            "required": ["store", "ok", "keys", "patterns", "campaigns", "checks", "findings"],
+            "properties": {
+                "store": {"type": "string"},
+                "ok": {"type": "boolean"},
+                "keys": {"type": "integer", "minimum": 0},
+                "retention_days": {"type": "integer"},
+                "salt_window_days": {"type": "integer"},
+                "salt_grace_seconds": {"type": "integer"},
+                "patterns": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["pattern", "count", "ttl_min", "ttl_max"],
+                        "properties": {
+                            "pattern": {"type": "string"},
+                            "count": {"type": "integer", "minimum": 0},
+                            "ttl_min": {"type": "number", "nullable": True},
+                            "ttl_max": {"type": "number", "nullable": True},
+                        },
+                    },
+                },
+                "campaigns": {"type": "array", "items": {"type": "object"}},
+                "checks": {"type": "array", "items": {"type": "object"}},
+                "findings": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["severity", "check", "message"],
+                        "properties": {
+                            "severity": {"type": "string", "enum": ["error", "warning"]},
+                            "check": {"type": "string"},
+                            "message": {"type": "string"},
+                        },
+                    },
+                },
+            },
+        },
         "OpenRate": {
             "type": "object",
             "nullable": True,
@@ -318,6 +367,15 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 },
             },
+            "/api/audit": {
+                "get": {
+                    "summary": "What the store holds: key patterns, counts, TTLs and checks (admin)",
+                    "responses": {
+                        "200": _json(_ref("Audit"), "The audit report"),
+                        **_errors(401, 403, 503),
+                    },
+                },
+            },
             "/api/stats": {
                 "get": {
                     "summary": "Compare campaigns side by side",
@@ -326,7 +384,8 @@ def openapi_spec() -> dict[str, Any]:
                             "name": "campaigns",
                             "in": "query",
                             "required": True,
-                            "schema": {"type": "string"},
+                            "description": "1 to 20 campaign ids, separated by commas.",
+                            "schema": {"type": "string", "pattern": "^,*[^,]+(,+[^,]+){0,19},*$"},
                         },
                         *_RANGE,
                     ],

@@ -1,0 +1,134 @@
+"""Inline SVG charts for the dashboard, drawn on the server. Pure: data in, SVG text out.
+
+Each chart is an accessible image: ``role="img"`` named by its ``<title>`` and described by
+its ``<desc>``. Colours come from CSS classes (the stylesheet sets them, with a dark variant)
+and fall back to fill attributes; the page puts a table with the same numbers beside each one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from html import escape
+
+__all__ = ["Column", "Series", "horizontal_bars", "nice_ticks", "stacked_bars"]
+
+# Small user units on purpose: the charts are at most 36rem wide, so on a phone the text
+# shrinks the least while a wide screen does not blow it up.
+WIDTH = 480
+HEIGHT = 240
+_LEFT, _RIGHT, _TOP, _BOTTOM = 44, 10, 12, 36
+_FONT = 15
+_MAX_BAR = 40
+
+
+@dataclass(frozen=True)
+class Series:
+    """One stacked series: its name and the CSS class (and fallback colour) it is drawn with."""
+
+    name: str
+    css_class: str
+    fill: str
+
+
+@dataclass(frozen=True)
+class Column:
+    """One bar: its full label (in the tooltip), its axis label ('' for none), its values."""
+
+    label: str
+    axis_label: str
+    values: tuple[int, ...]
+
+
+def nice_ticks(maximum: int, count: int = 4) -> list[int]:
+    """Round axis ticks from 0 to at least `maximum`: steps of 1, 2 or 5 times a power of ten."""
+    if maximum <= 0:
+        return [0, 1]
+    raw = maximum / count
+    power = 10 ** math.floor(math.log10(raw)) if raw >= 1 else 1
+    step = next(s * power for s in (1, 2, 5, 10) if s * power >= raw)
+    top = math.ceil(maximum / step) * step
+    return list(range(0, top + 1, step))
+
+
+def _open(chart_id: str, title: str, desc: str, height: int) -> list[str]:
+    return [
+        f'<svg class="chart" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-labelledby="{chart_id}-title {chart_id}-desc" '
+        f'preserveAspectRatio="xMidYMid meet" xmlns="http://www.w3.org/2000/svg">',
+        f'<title id="{chart_id}-title">{escape(title)}</title>',
+        f'<desc id="{chart_id}-desc">{escape(desc)}</desc>',
+    ]
+
+
+def stacked_bars(
+    chart_id: str, title: str, desc: str, series: Sequence[Series], columns: Sequence[Column]
+) -> str:
+    """Vertical bars, one per column, with the series stacked from the bottom up."""
+    plot_w = WIDTH - _LEFT - _RIGHT
+    plot_h = HEIGHT - _TOP - _BOTTOM
+    bottom = _TOP + plot_h
+    ticks = nice_ticks(max((sum(c.values) for c in columns), default=0))
+    top = ticks[-1]
+    out = _open(chart_id, title, desc, HEIGHT)
+    out.append(f'<g class="axis" font-size="{_FONT}" fill="currentColor">')
+    for tick in ticks:
+        y = bottom - plot_h * tick / top
+        out.append(
+            f'<line class="{"grid base" if tick == 0 else "grid"}" x1="{_LEFT}" '
+            f'x2="{WIDTH - _RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#767676" '
+            f'stroke-width="{1 if tick == 0 else 0.5}"/>'
+            f'<text x="{_LEFT - 6}" y="{y + 5:.1f}" text-anchor="end">{tick}</text>'
+        )
+    slot = plot_w / max(len(columns), 1)
+    for i, column in enumerate(columns):
+        if not column.axis_label:
+            continue
+        half = len(column.axis_label) * _FONT * 0.3  # about half the text's width
+        x = min(max(_LEFT + slot * (i + 0.5), _LEFT + half), WIDTH - _RIGHT - half)
+        out.append(
+            f'<text x="{x:.1f}" y="{bottom + 22}" text-anchor="middle">{escape(column.axis_label)}</text>'
+        )
+    out.append("</g>")
+    bar_w = min(max(slot * 0.8, 0.5), _MAX_BAR)
+    gap = (slot - bar_w) / 2
+    for i, column in enumerate(columns):
+        x = _LEFT + slot * i + gap
+        parts = ", ".join(f"{s.name} {v}" for s, v in zip(series, column.values, strict=True))
+        out.append(f"<g><title>{escape(column.label)}: {escape(parts)}</title>")
+        y = float(bottom)
+        for s, value in zip(series, column.values, strict=True):
+            if value <= 0:
+                continue
+            h = plot_h * value / top
+            y -= h
+            out.append(
+                f'<rect class="{s.css_class}" fill="{s.fill}" x="{x:.2f}" y="{y:.2f}" '
+                f'width="{bar_w:.2f}" height="{h:.2f}"/>'
+            )
+        out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def horizontal_bars(chart_id: str, title: str, desc: str, rows: Sequence[tuple[str, int, Series]]) -> str:
+    """One horizontal bar per row, its label above it and its value after it."""
+    row_h, bar_h = 48, 18
+    height = _TOP + row_h * max(len(rows), 1)
+    top = max((v for _, v, _ in rows), default=0) or 1
+    plot_w = WIDTH - _RIGHT - 56  # room for the value after the longest bar
+    out = _open(chart_id, title, desc, height)
+    out.append(f'<g class="axis" font-size="{_FONT}" fill="currentColor">')
+    for i, (label, value, series) in enumerate(rows):
+        y = _TOP + row_h * i
+        w = plot_w * value / top
+        out.append(
+            f'<text x="0" y="{y + 14}">{escape(label)}</text>'
+            f'<rect class="{series.css_class}" fill="{series.fill}" x="0" y="{y + 20}" '
+            f'width="{w:.2f}" height="{bar_h}"/>'
+            f'<text x="{w + 6:.2f}" y="{y + 20 + bar_h - 4}">{value:,}</text>'
+        )
+    out.append("</g>")
+    out.append("</svg>")
+    return "\n".join(out)
