@@ -52,6 +52,17 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[vk.ValkeyCluster]:
+    """A real 3-master Valkey cluster on loopback, started once per test session."""
+    # AOF on, so a master that is stopped and restarted comes back with its data.
+    cluster = vk.ValkeyCluster(tmp_path_factory.mktemp("cluster"), appendonly="yes").start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
 def make_env(tmp_path: Path, store_url: str | None, **extra: str) -> dict[str, str]:
     """The environment of one test's configuration; Redis keys get a prefix of their own."""
     env = {
@@ -67,6 +78,15 @@ def make_env(tmp_path: Path, store_url: str | None, **extra: str) -> dict[str, s
     return env
 
 
+def store_url(kind: str, request: pytest.FixtureRequest) -> str | None:
+    """The store URL of a store kind: embedded (None), redis or cluster."""
+    if kind == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    if kind == "cluster":
+        return str(request.getfixturevalue("cluster").url)
+    return None
+
+
 @pytest.fixture(params=STORES)
 def store_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -74,8 +94,7 @@ def store_kind(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def env(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
-    url = request.getfixturevalue("redis_url") if store_kind == "redis" else None
-    return make_env(tmp_path, url)
+    return make_env(tmp_path, store_url(store_kind, request))
 
 
 @pytest.fixture

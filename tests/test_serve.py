@@ -8,15 +8,14 @@ import threading
 import httpx
 import pytest
 
-from tests.conftest import AUTH, BROWSER_UA, make_env, wait_for
+from tests.conftest import AUTH, BROWSER_UA, make_env, store_url, wait_for
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
 def served_env(store_kind, request, tmp_path):
-    url = request.getfixturevalue("redis_url") if store_kind == "redis" else None
-    return make_env(tmp_path, url, PIXELAGG_STORE_FLUSH_INTERVAL_MS="25")
+    return make_env(tmp_path, store_url(store_kind, request), PIXELAGG_STORE_FLUSH_INTERVAL_MS="25")
 
 
 def _hit(http: httpx.Client, url: str, campaign_id: str, ip: str, ua: str = BROWSER_UA) -> None:

@@ -14,11 +14,17 @@ from pixelagg.config import load
 from pixelagg.exceptions import StoreError
 from pixelagg.privacy import SALT_GRACE_SECONDS
 from pixelagg.store import Batch, EmbeddedStore, open_store
-from tests.conftest import make_env
+from tests.conftest import STORES, make_env
 
 pytestmark = pytest.mark.anyio
 
 WINDOW = 7 * 86400
+
+
+@pytest.fixture(params=[*STORES, pytest.param("cluster", marks=pytest.mark.cluster)])
+def store_kind(request):
+    """The contract runs on the embedded store, one Valkey, and a 3-master Valkey cluster."""
+    return request.param
 
 
 @pytest.fixture

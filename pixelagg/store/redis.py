@@ -15,7 +15,9 @@ from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from ..campaign import Campaign
 from ..exceptions import ConfigError, StoreError
@@ -27,6 +29,8 @@ from .batch import Batch, CampaignBatch
 __all__ = ["RedisStore"]
 
 _PFADD_CHUNK = 500
+SOCKET_TIMEOUT = 1.0
+CONNECT_TIMEOUT = 0.5
 
 _WRITE = (
     """
@@ -84,7 +88,13 @@ return 1
 
 def _client(url: str) -> Any:
     """A redis-py asyncio client for a store URL; redis+cluster:// lists startup nodes."""
-    options: dict[str, Any] = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
+    # Fail fast and retry once: the aggregator keeps the batch and retries with backoff, so a
+    # long client-side retry loop would only delay that and hold up /readyz.
+    options: dict[str, Any] = {
+        "socket_timeout": SOCKET_TIMEOUT,
+        "socket_connect_timeout": CONNECT_TIMEOUT,
+        "retry": Retry(NoBackoff(), 1),
+    }
     if url.startswith(("redis+cluster://", "rediss+cluster://")):
         parts = urlsplit(url)
         nodes = []
@@ -159,22 +169,16 @@ class RedisStore:
         fields = await self._call(self.redis.hgetall(self.keys.meta(campaign_id)))
         if not fields:
             return None
-        return Campaign.from_fields(
-            campaign_id, {k.decode(): v.decode() for k, v in fields.items()}
-        )
+        return Campaign.from_fields(campaign_id, {k.decode(): v.decode() for k, v in fields.items()})
 
     async def list_campaigns(self) -> list[Campaign]:
-        ids = [
-            i.decode() for i in await self._call(self.redis.zrange(self.keys.campaigns(), 0, -1))
-        ]
+        ids = [i.decode() for i in await self._call(self.redis.zrange(self.keys.campaigns(), 0, -1))]
         campaigns: list[Campaign] = []
         gone: list[str] = []
         pipe = self._pipe()
         for campaign_id in ids:
             pipe.hgetall(self.keys.meta(campaign_id))
-        for campaign_id, fields in zip(
-            ids, await self._call(pipe.execute()) if ids else [], strict=True
-        ):
+        for campaign_id, fields in zip(ids, await self._call(pipe.execute()) if ids else [], strict=True):
             if not fields:
                 gone.append(campaign_id)
             else:
@@ -189,9 +193,7 @@ class RedisStore:
         for key, value in changes.items():
             args += [
                 key,
-                ""
-                if value is None
-                else ("1" if value is True else "0" if value is False else str(value)),
+                "" if value is None else ("1" if value is True else "0" if value is False else str(value)),
             ]
         meta = self.keys.meta(campaign_id)
         if not await self._call(self.redis.eval(_UPDATE, 1, meta, *args)):
@@ -232,7 +234,9 @@ class RedisStore:
 
     # hits
 
-    def _script_args(self, batch: Batch, campaign_id: str, part: CampaignBatch) -> tuple[list[str], list[Any]]:
+    def _script_args(
+        self, batch: Batch, campaign_id: str, part: CampaignBatch
+    ) -> tuple[list[str], list[Any]]:
         keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id)]
         args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq]
         hincr = 0
@@ -264,9 +268,7 @@ class RedisStore:
 
     # reads
 
-    async def read_counters(
-        self, campaign_id: str, days: Sequence[str]
-    ) -> dict[str, dict[str, int]]:
+    async def read_counters(self, campaign_id: str, days: Sequence[str]) -> dict[str, dict[str, int]]:
         if not days:
             return {}
         pipe = self._pipe()
@@ -279,9 +281,7 @@ class RedisStore:
             if fields
         }
 
-    async def count_unique(
-        self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]
-    ) -> list[float]:
+    async def count_unique(self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]) -> list[float]:
         named = [[self.keys.sketch(campaign_id, *ref) for ref in group] for group in groups]
         wanted = [g for g in named if g]
         if not wanted:
@@ -305,9 +305,7 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreError(f"Redis store error during SCAN: {exc}") from None
 
-    async def scan(
-        self, match: str | None = None, *, binary: bool = True
-    ) -> AsyncIterator[KeyInfo]:
+    async def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:
         batch: list[str] = []
         async for key in self._scan_keys(match or self.keys.all_pattern()):
             batch.append(key)
@@ -384,7 +382,5 @@ def _flatten(value: Any) -> bytes:
     if isinstance(value, dict):
         return b"\n".join(k + b"=" + v for k, v in value.items())
     if isinstance(value, list):
-        return b"\n".join(
-            m if isinstance(m, bytes) else repr(m).encode() for pair in value for m in pair
-        )
+        return b"\n".join(m if isinstance(m, bytes) else repr(m).encode() for pair in value for m in pair)
     return repr(value).encode()

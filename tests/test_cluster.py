@@ -1,0 +1,99 @@
+"""Scale out: stateless replicas on a real Valkey cluster, and multi-worker serving on Redis."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import httpx
+import pytest
+
+from tests.conftest import AUTH, BROWSER_UA, make_env, wait_for
+from tests.test_faults import Stream
+
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
+
+
+def _hit(http: httpx.Client, url: str, campaign_id: str, visitor: int) -> None:
+    r = http.get(
+        f"{url}/p/{campaign_id}.gif",
+        headers={"X-Forwarded-For": f"84.{visitor // 250}.{visitor % 250}.9", "User-Agent": BROWSER_UA},
+    )
+    assert r.status_code == 200 and r.headers["x-pixelagg"] == "counted"
+
+
+def test_two_replicas_count_like_one(serve, cluster, tmp_path):
+    """500 visitors hitting two replicas alternately: totals exact, uniques ~500 (not ~1000)."""
+    env = make_env(tmp_path, cluster.url)
+    a = serve(env, name="a")
+    b = serve(env, name="b")
+    with httpx.Client() as http:
+        campaign = a.create(http, recipients=2000)
+        for visitor in range(500):
+            first, second = (a, b) if visitor % 2 else (b, a)
+            _hit(http, first.url, campaign["id"], visitor)
+            _hit(http, second.url, campaign["id"], visitor)
+        report = wait_for(lambda: (s := b.stats(http, campaign["id"]))["opens"]["total"] == 1000 and s)
+        assert report, "both replicas' hits were written"
+        assert a.stats(http, campaign["id"]) == report
+    assert abs(report["unique_opens"]["estimate"] - 500) <= 25
+
+
+def test_lost_shard_is_survived(serve, cluster, tmp_path):
+    """A master of the campaign's slot dies mid-stream: the GIF is served, /readyz says degraded,
+    and after it returns every buffered hit is written."""
+    server = serve(make_env(tmp_path, cluster.url))
+    with httpx.Client() as http:
+        campaign = server.create(http)
+        meta_key = f"{server.env['PIXELAGG_STORE_KEY_PREFIX']}:{{c:{campaign['id']}}}:meta"
+        node = cluster.node_for_key(meta_key)
+        with Stream(server.url, campaign["id"]) as stream:
+            wait_for(lambda: stream.counted > 200)
+            node.stop()
+            during = stream.counted
+            ready = wait_for(
+                lambda: (r := http.get(server.url + "/readyz")).status_code == 503 and r, timeout=10
+            )
+            assert ready, "readyz reports the degraded store"
+            assert ready.json()["writes"] == "retrying"
+            time.sleep(1.5)
+            assert stream.counted > during + 100, "pixels were answered while the shard was down"
+            cluster.restart_node(cluster.nodes.index(node))
+            time.sleep(0.5)
+        sent = stream.counted
+        assert stream.slowest < 1.0
+        report = wait_for(
+            lambda: (s := server.stats(http, campaign["id"]))["opens"]["total"] == sent and s, timeout=20
+        )
+        assert report, f"all {sent} answered hits are counted"
+        assert wait_for(lambda: http.get(server.url + "/readyz").status_code == 200, timeout=10)
+
+
+def test_workers_on_redis(serve, redis_url, tmp_path):
+    """`serve --workers 2` on Redis runs two worker processes whose counts add up."""
+    server = serve(make_env(tmp_path, redis_url), "--workers", "2")
+    children = wait_for(lambda: len(_children(server.proc.pid)) >= 2, timeout=10)
+    assert children
+    with httpx.Client() as http:
+        campaign = server.create(http)
+        for visitor in range(300):
+            # A new connection per hit, so the kernel spreads them over both workers.
+            with httpx.Client() as fresh:
+                _hit(fresh, server.url, campaign["id"], visitor)
+        report = wait_for(lambda: (s := server.stats(http, campaign["id"]))["opens"]["total"] == 300 and s)
+        assert report
+        assert abs(report["unique_opens"]["estimate"] - 300) <= 15
+        assert http.get(server.url + "/api/campaigns", headers=AUTH).status_code == 200
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except OSError:
+                continue
+    return found
