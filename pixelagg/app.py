@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
@@ -72,6 +73,13 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_spec())
 
 
+def _pixel_route() -> Route:
+    """GET/HEAD /p/...: its pattern matches newlines too (%0A), so every such path gets the GIF."""
+    route = Route("/p/{rest:path}", pixel, methods=["GET", "HEAD"])
+    route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
+    return route
+
+
 def create_app(config: Config, store: Store | None = None) -> Starlette:
     """The ASGI app. The store is opened here unless given."""
     service = Service.build(config, store)
@@ -85,7 +93,7 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
             await service.stop()
 
     routes = [
-        Route("/p/{rest:path}", pixel, methods=["GET", "HEAD"]),
+        _pixel_route(),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi, methods=["GET"]),

@@ -11,19 +11,11 @@ from .config import LEGAL_BASES
 __all__ = ["openapi_spec"]
 
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+# An empty from/to (as an HTML form sends it) means the default, like leaving it out.
+_DAY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "enum": [""]}]}
 _RANGE = [
-    {
-        "name": "from",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "format": "date"},
-    },
-    {
-        "name": "to",
-        "in": "query",
-        "required": False,
-        "schema": {"type": "string", "format": "date"},
-    },
+    {"name": "from", "in": "query", "required": False, "schema": _DAY},
+    {"name": "to", "in": "query", "required": False, "schema": _DAY},
     {"name": "tz", "in": "query", "required": False, "schema": {"type": "string"}},
 ]
 

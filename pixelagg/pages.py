@@ -41,7 +41,7 @@ CLASS_LABELS = {
 }
 REGION_LABELS = {"other": "Other (merged)", "unknown": "Unknown", "proxy": "Mail proxy"}
 HOURS = 72
-X_LABELS = 6
+X_LABELS = 5
 _CURRENT = ' aria-current="page"'
 
 
