@@ -559,10 +559,13 @@ def audit(ctx: click.Context, url: str | None, as_json: bool) -> None:
 def privacy_notice(ctx: click.Context, lang: str, fmt: str, url: str | None) -> None:
     """Print the privacy-statement section for your newsletter, from the live configuration."""
     config = _load_config(ctx)
+    backend = Backend.choose(config, url)
+    fresh = config.is_embedded and not backend.url and not (config.data_dir / "store.sqlite3").exists()
     try:
-        views = Backend.choose(config, url).list()
+        # A read-only command creates no store: without one, the default legal basis is used.
+        views = [] if fresh else backend.list()
     except (PixelaggError, click.ClickException):
-        views = []  # no store to read: the configured default legal basis is used
+        views = []
     bases = [LegalBasisUse(v["legal_basis"], v.get("legal_reference")) for v in views]
     click.echo(_guarded(lambda: render_notice(config, lang, fmt, bases)))
 

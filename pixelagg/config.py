@@ -272,7 +272,9 @@ def _coerce(setting: Setting, value: Any) -> Any:
     """Check the type of one value; raise ConfigError naming the key and the value."""
 
     def fail(why: str) -> ConfigError:
-        return ConfigError(f"Config '{setting.name}' has value {value!r}. {why}")
+        # A secret is never echoed, not even a too-short one: error output reaches logs.
+        shown = "(hidden)" if setting.name.endswith(("token", "tokens")) else repr(value)
+        return ConfigError(f"Config '{setting.name}' has value {shown}. {why}")
 
     t = setting.type
     if t is bool:

@@ -176,9 +176,9 @@ def test_read_tokens_from_environment():
         ("store:\n  url: 6379\n", "store.url", "6379"),
         ("store:\n  key_prefix: 'a:b'\n", "store.key_prefix", "'a:b'"),
         ("store:\n  flush_interval_ms: 0\n", "store.flush_interval_ms", "0"),
-        ("api:\n  admin_token: short\n", "api.admin_token", "'short'"),
-        ("api:\n  read_tokens: [short]\n", "api.read_tokens", "short"),
-        ("metrics:\n  token: short\n", "metrics.token", "'short'"),
+        ("api:\n  admin_token: short\n", "api.admin_token", "(hidden)"),
+        ("api:\n  read_tokens: [short]\n", "api.read_tokens", "(hidden)"),
+        ("metrics:\n  token: short\n", "metrics.token", "(hidden)"),
         ("campaigns:\n  default_legal_basis: vibes\n", "campaigns.default_legal_basis", "vibes"),
         ("classify:\n  cache_size: -5\n", "classify.cache_size", "-5"),
     ],
@@ -230,7 +230,7 @@ def test_invalid_file_value_names_key_and_value(tmp_path, yaml_text, key, value)
         ("PIXELAGG_PRIVACY_MIN_BUCKET", "-1", "Config 'privacy.min_bucket' has value -1."),
         ("PIXELAGG_STORE_URL", "memcached://x", "Config 'store.url' has value 'memcached://x'."),
         ("PIXELAGG_SERVER_TRUSTED_PROXIES", "10.0.0.1/8,nope", "'nope' is not an IP network"),
-        ("PIXELAGG_ADMIN_TOKEN", "tooshort", "Config 'api.admin_token' has value 'tooshort'."),
+        ("PIXELAGG_ADMIN_TOKEN", "tooshort", "Config 'api.admin_token' has value (hidden)."),
         ("PIXELAGG_SERVER_ACCESS_LOG", "perhaps", "Not a valid bool"),
     ],
     ids=["port-0", "port-abc", "salt-window", "min-bucket", "url-scheme", "cidr", "token", "bool"],
@@ -239,6 +239,16 @@ def test_invalid_environment_value_names_key_and_value(variable, raw, message):
     """An invalid environment value stops loading with a message naming the key and the value."""
     with pytest.raises(ConfigError, match=re.escape(message)):
         load(environ={variable: raw})
+
+
+@pytest.mark.parametrize(
+    "variable", ["PIXELAGG_ADMIN_TOKEN", "PIXELAGG_METRICS_TOKEN", "PIXELAGG_API_READ_TOKENS"], ids=str
+)
+def test_invalid_token_is_not_echoed(variable):
+    """A rejected token is named by its key but its value never appears in the error."""
+    with pytest.raises(ConfigError) as info:
+        load(environ={variable: "secret-ish"})
+    assert "secret-ish" not in str(info.value)
 
 
 def test_environment_is_checked_even_when_the_file_is_valid(tmp_path):
