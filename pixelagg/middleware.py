@@ -64,6 +64,8 @@ def route_template(path: str) -> str:
             p in ("stats", "stats.csv", "pause", "resume") for p in parts[4:]
         ):
             return "/".join([*parts[:3], "{id}", *parts[4:]])
+    if len(parts) > 1 and parts[1] == "dashboard":  # its 404 pages keep the dashboard's styles
+        return "/dashboard/(other)"
     return "(other)"
 
 

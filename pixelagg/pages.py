@@ -179,12 +179,21 @@ def hour_columns(by_hour: Sequence[dict[str, Any]], tz: str, now: float) -> list
     every = next(k for k in (1, 2, 3, 6, 12, 24) if sum(t.hour % k == 0 for t in local) <= X_LABELS)
     return [
         Column(
-            t.strftime("%Y-%m-%d %H:00"),
-            "" if t.hour % every else t.strftime("%d %b" if t.hour == 0 else "%H:00"),
+            t.strftime("%Y-%m-%d %H:%M"),  # %M: some zones are off by half an hour
+            _hour_label(t, every, n == 0),
             counts.get(m, (0, 0)),
         )
-        for m, t in zip(moments, local, strict=True)
+        for n, (m, t) in enumerate(zip(moments, local, strict=True))
     ]
+
+
+def _hour_label(t: datetime, every: int, first: bool) -> str:
+    """Every `every` hours: the date at midnight, else the hour (with the date on the first)."""
+    if t.hour % every:
+        return ""
+    if t.hour == 0:
+        return t.strftime("%d %b")
+    return t.strftime("%d %b %H:%M" if first else "%H:%M")
 
 
 def day_columns(by_day: Sequence[dict[str, Any]]) -> list[Column]:

@@ -169,3 +169,8 @@ def test_no_cors_headers(client, method, path, auth):
     }
     response = client.request(method, path, headers=headers)
     assert not [h for h in response.headers if h.lower().startswith("access-control-")]
+
+
+def test_unknown_dashboard_path_keeps_the_page_policy():
+    """An unknown dashboard path logs as /dashboard/(other), so its 404 page gets the page CSP."""
+    assert route_template("/dashboard/nope/198.51.100.1") == "/dashboard/(other)"

@@ -1,0 +1,196 @@
+"""The dashboard in a real headless Chromium against a real `pixelagg serve`."""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+
+from tests.conftest import BROWSER_UA, TOKEN, Served, make_env
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+GMAIL_UA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+HITS = [
+    *((f"145.97.1.{n}", BROWSER_UA) for n in range(1, 5)),  # NL
+    ("8.8.8.8", BROWSER_UA),  # US
+    ("8.8.4.4", BROWSER_UA),
+    ("3.3.3.3", BROWSER_UA),
+    ("81.2.69.160", BROWSER_UA),  # GB: below min_bucket, merged into "other"
+    ("85.214.1.1", BROWSER_UA),  # DE: likewise
+    ("17.58.0.1", "Mozilla/5.0"),  # Apple Mail Privacy Protection
+    ("66.249.84.1", GMAIL_UA),
+    ("66.249.84.2", GMAIL_UA),
+]
+
+ARTIFACTS.mkdir(exist_ok=True)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    """One real server for the module: a campaign ('<b>Spring</b> newsletter') with a dozen hits."""
+    tmp_path = tmp_path_factory.mktemp("dashboard-browser")
+    served = Served(make_env(tmp_path, None, PIXELAGG_PRIVACY_MIN_BUCKET="3"), tmp_path).start()
+    try:
+        with httpx.Client(timeout=5) as http:
+            campaign = served.create(http, name="<b>Spring</b> newsletter", recipients=40)
+            for ip, ua in HITS:
+                response = http.get(
+                    f"{served.url}/p/{campaign['id']}.gif",
+                    headers={"X-Forwarded-For": ip, "User-Agent": ua},
+                )
+                assert response.headers["x-pixelagg"] == "counted"
+        time.sleep(0.5)  # the aggregator flushes every 10 ms
+        served.campaign = campaign
+        yield served
+    finally:
+        served.stop(signal.SIGKILL)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+class Watched:
+    """A page with every request URL and every script or console error it caused."""
+
+    def __init__(self, context):
+        self.context = context
+        self.page = context.new_page()
+        self.requests: list[str] = []
+        self.errors: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+
+
+@pytest.fixture
+def desktop(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    yield Watched(context)
+    context.close()
+
+
+def _sign_in(watched, server):
+    page = watched.page
+    page.goto(server.url + "/dashboard")
+    page.get_by_label("Access token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(server.url + "/dashboard")
+    return page
+
+
+def _campaign_page(watched, server):
+    page = _sign_in(watched, server)
+    page.get_by_role("link", name=server.campaign["name"]).click()
+    page.wait_for_url(f"{server.url}/dashboard/campaigns/{server.campaign['id']}")
+    return page
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if url.startswith(("data:", "about:", "blob:")) or host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def test_dashboard_redirects_to_sign_in(server, desktop):
+    """Opening /dashboard without a session lands on the sign-in form."""
+    desktop.page.goto(server.url + "/dashboard")
+    assert urlsplit(desktop.page.url).path == "/dashboard/login"
+    assert desktop.page.get_by_label("Access token").count() == 1
+
+
+def test_sign_in_shows_the_campaign_list(server, desktop):
+    """After signing in, the list shows the campaign and its open rate; the URL has no token."""
+    page = _sign_in(desktop, server)
+    assert TOKEN not in page.url
+    row = page.get_by_role("row", name=server.campaign["name"])
+    assert "27.5%" in row.inner_text()  # 11 unique human opens of 40 recipients
+
+
+def test_campaign_page_has_headline_and_named_charts(server, desktop):
+    """The campaign page shows the headline and four SVG charts with accessible names."""
+    page = _campaign_page(desktop, server)
+    assert page.get_by_role("heading", level=1).inner_text() == server.campaign["name"]
+    assert "Open rate" in page.locator("#headline").inner_text()
+    for name in ("Opens per hour", "Opens per day", "Opens by kind of reader", "Opens by country"):
+        assert page.get_by_role("img", name=name).count() == 1, name
+
+
+def test_region_table_merges_small_countries(server, desktop):
+    """The country table lists NL and US; GB and DE (one open each) are only in 'Other'."""
+    page = _campaign_page(desktop, server)
+    regions = page.get_by_role("table", name="Opens by country").inner_text()
+    assert "NL" in regions and "US" in regions and "Other (merged)" in regions
+    assert "GB" not in regions and "DE" not in regions
+
+
+def test_copy_button_copies_the_snippet(server, desktop):
+    """The snippet is shown; the copy button reacts to a click without a script error."""
+    page = _campaign_page(desktop, server)
+    assert server.campaign["pixel_url"] in page.locator("#snippet").input_value()
+    page.get_by_role("button", name="Copy snippet").click()
+    page.wait_for_function(
+        "document.querySelector('.status').textContent !== ''"
+        " || document.querySelector('button.copy').textContent !== 'Copy snippet'"
+    )
+    page.screenshot(path=str(ARTIFACTS / "dashboard.png"), full_page=True)
+    assert desktop.errors == []
+
+
+def test_nothing_is_loaded_from_outside(server, desktop):
+    """Signing in and viewing every page requests nothing from a non-loopback host."""
+    page = _campaign_page(desktop, server)
+    page.get_by_role("link", name="privacy notice text").click()
+    page.wait_for_url("**/dashboard/privacy?lang=en")
+    assert desktop.requests and [u for u in desktop.requests if not _is_loopback(u)] == []
+    assert desktop.errors == []
+
+
+def test_campaign_page_fits_a_phone(server, browser, desktop):
+    """On a 390 px wide phone the campaign page does not scroll sideways."""
+    _sign_in(desktop, server)
+    phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+    try:
+        phone.add_cookies(desktop.context.cookies())
+        page = phone.new_page()
+        page.goto(f"{server.url}/dashboard/campaigns/{server.campaign['id']}")
+        page.screenshot(path=str(ARTIFACTS / "dashboard-phone.png"), full_page=True)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    finally:
+        phone.close()
