@@ -6,6 +6,7 @@ same whichever way it was made.
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -40,6 +41,7 @@ __all__ = [
 MAX_RANGE_DAYS = 800
 
 _IMG_STYLE = "display:block;border:0;width:1px;height:1px;overflow:hidden"
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def pixel_snippet(pixel_url: str) -> str:
@@ -125,6 +127,8 @@ def _parse_date(name: str, value: str | None) -> date | None:
     if value is None or value == "":
         return None
     try:
+        if not _ISO_DAY.fullmatch(value):  # fromisoformat also takes 20250101 and 2025-W03-2
+            raise ValueError(value)
         return date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValidationError(
