@@ -104,7 +104,7 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
     app = Starlette(
         routes=routes,
-        exception_handlers=exception_handlers,  # type: ignore[arg-type]
+        exception_handlers=exception_handlers,
         middleware=[
             Middleware(AccessLog, metrics=service.metrics, enabled=config.server.access_log)
         ],

@@ -225,7 +225,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
             "process only. Set PIXELAGG_STORE_URL=redis://... (or store.url) to run more workers."
         )
     try:
-        token, path, created = admin_token(config)
+        _, path, created = admin_token(config)
     except PixelaggError as exc:
         _fail(str(exc))
     if path is not None:
@@ -443,7 +443,8 @@ def _format_stats(report: dict[str, Any]) -> str:
     u = report["unique_opens"]
     h = u["human"]
     lines = [
-        f"{c['name']} ({c['id']})  {report['range']['from']} .. {report['range']['to']} {report['range']['tz']}",
+        f"{c['name']} ({c['id']})  "
+        f"{report['range']['from']} .. {report['range']['to']} {report['range']['tz']}",
         "",
         f"Opens              {report['opens']['total']}",
         f"Unique opens       {u['estimate']}  ({u['low']} - {u['high']}, 95%)",
@@ -468,7 +469,8 @@ def _format_stats(report: dict[str, Any]) -> str:
         lines.append(f"{row['date']:<14}{row['opens']:>8}{row['unique_opens']:>9}")
     lines += [
         "",
-        f"{'REGION':<14}{'OPENS':>8}{'UNIQUE':>9}   (buckets under {report['min_bucket']} uniques are 'other')",
+        f"{'REGION':<14}{'OPENS':>8}{'UNIQUE':>9}   "
+        f"(buckets under {report['min_bucket']} uniques are 'other')",
     ]
     for row in report["by_region"]:
         lines.append(f"{row['region']:<14}{row['opens']:>8}{row['unique_opens']:>9}")
@@ -582,7 +584,8 @@ def lists() -> None:
 @click.option(
     "--dest",
     type=click.Path(dir_okay=False),
-    help="Where to save Apple's list (default: classify.apple_egress_file, or DATA_DIR/egress-ip-ranges.csv).",
+    help="Where to save Apple's list "
+    "(default: classify.apple_egress_file, or DATA_DIR/egress-ip-ranges.csv).",
 )
 @click.option(
     "--source", default=APPLE_EGRESS_URL, show_default=True, help="Where to download it from."

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Any, cast, get_type_hints
 
 import yaml
 
@@ -242,7 +242,10 @@ def iter_settings() -> Iterator[Setting]:
         section_type = get_type_hints(Config)[section.name]
         hints = get_type_hints(section_type)
         for f in dataclasses.fields(section_type):
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            if f.default is dataclasses.MISSING:
+                default = cast(Callable[[], Any], f.default_factory)()
+            else:
+                default = f.default
             env = f.metadata["env"] or f"PIXELAGG_{section.name}_{f.name}".upper()
             yield Setting(
                 f"{section.name}.{f.name}",
@@ -290,13 +293,11 @@ def _coerce(setting: Setting, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise fail("Not a valid string.")
         value = value or None
-    elif t == list[str]:
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise fail("Not a list of strings.")
-    if setting.check is not None:
-        problem = setting.check(value)
-        if problem:
-            raise fail(problem)
+    elif t == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+        raise fail("Not a list of strings.")
+    problem = setting.check(value) if setting.check is not None else None
+    if problem:
+        raise fail(problem)
     return value
 
 

@@ -39,6 +39,8 @@ _FIXED = {
     "/dashboard/privacy",
 }
 
+_CAMPAIGN_TAILS = ("stats", "stats.csv", "pause", "resume")
+
 _BASE_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
@@ -59,11 +61,9 @@ def route_template(path: str) -> str:
     if path in _FIXED or path.startswith("/static/"):
         return path if not path.startswith("/static/") else "/static/*"
     parts = path.split("/")
-    if len(parts) >= 4 and parts[1] in ("api", "dashboard") and parts[2] == "campaigns":
-        if _ID.match(parts[3]) and all(
-            p in ("stats", "stats.csv", "pause", "resume") for p in parts[4:]
-        ):
-            return "/".join([*parts[:3], "{id}", *parts[4:]])
+    campaign_route = len(parts) >= 4 and parts[1] in ("api", "dashboard") and parts[2] == "campaigns"
+    if campaign_route and _ID.match(parts[3]) and all(p in _CAMPAIGN_TAILS for p in parts[4:]):
+        return "/".join([*parts[:3], "{id}", *parts[4:]])
     if len(parts) > 1 and parts[1] == "dashboard":  # its 404 pages keep the dashboard's styles
         return "/dashboard/(other)"
     return "(other)"

@@ -56,12 +56,12 @@ _CAMPAIGN_BODY = {
 }
 
 
+def _classes_of(schema: dict[str, Any]) -> dict[str, Any]:
+    """An object with one property per class, each of `schema`."""
+    return {"type": "object", "required": list(CLASSES), "properties": {c: schema for c in CLASSES}}
+
+
 def _schemas() -> dict[str, Any]:
-    classes_of = lambda schema: {  # noqa: E731 - a tiny local schema builder
-        "type": "object",
-        "required": list(CLASSES),
-        "properties": {c: schema for c in CLASSES},
-    }
     return {
         "Error": {
             "type": "object",
@@ -196,7 +196,7 @@ def _schemas() -> dict[str, Any]:
                     "required": ["total", "by_class", "declined"],
                     "properties": {
                         "total": {"type": "integer", "minimum": 0},
-                        "by_class": classes_of({"type": "integer", "minimum": 0}),
+                        "by_class": _classes_of({"type": "integer", "minimum": 0}),
                         "declined": {"type": "integer", "minimum": 0},
                     },
                 },
@@ -208,7 +208,7 @@ def _schemas() -> dict[str, Any]:
                             "required": ["human", "by_class", "method"],
                             "properties": {
                                 "human": _BOUNDS,
-                                "by_class": classes_of(_BOUNDS),
+                                "by_class": _classes_of(_BOUNDS),
                                 "method": {"type": "string"},
                             },
                         },

@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import fnmatch
 import json
-import os
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Sequence

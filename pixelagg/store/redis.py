@@ -54,7 +54,7 @@ while i <= #ARGV do
   i = i + 2
   local j = 0
   while j < n do
-    local m = math.min(n - j, %d)
+    local m = math.min(n - j, PFADD_CHUNK)
     redis.call('PFADD', key, unpack(ARGV, i + j, i + j + m - 1))
     j = j + m
   end
@@ -62,8 +62,7 @@ while i <= #ARGV do
 end
 for k = 1, #KEYS do redis.call('EXPIRE', KEYS[k], ttl) end
 return 1
-"""
-    % _PFADD_CHUNK
+""".replace("PFADD_CHUNK", str(_PFADD_CHUNK))
 )
 
 _FIRST_HIT = """
