@@ -46,6 +46,10 @@ DEFAULT_UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.
 _FIRST_OCTETS = [o for o in range(1, 224) if o not in (10, 100, 127, 169, 172, 192)]
 
 
+# An EU newsletter's audience: /16s in NL, DE, BE, FR and GB (85% of hits), as in bench/run.py.
+AUDIENCE = ("2.21", "31.21", "31.161", "62.126", "2.28", "2.161", "2.168", "2.175", "57.238", "78.21", "81.245", "84.196", "2.7", "2.14", "5.49", "5.196", "2.98", "2.126", "2.217", "5.70")
+
+
 def random_ip(rng: random.Random) -> str:
     n = rng.getrandbits(24)
     return f"{rng.choice(_FIRST_OCTETS)}.{n >> 16}.{(n >> 8) & 255}.{(n & 255) or 1}"
@@ -72,6 +76,13 @@ class RequestFactory:
         self.static = self.head + b"\r\n"
 
     def __call__(self) -> bytes:
+        if self.xff == "newsletter":
+            if self.rng.random() < 0.85:
+                prefix = self.rng.choice(AUDIENCE)
+                ip = f"{prefix}.{self.rng.randint(0, 255)}.{self.rng.randint(1, 254)}"
+            else:
+                ip = random_ip(self.rng)
+            return self.head + b"X-Forwarded-For: " + ip.encode() + b"\r\n\r\n"
         if self.xff == "random":
             return self.head + b"X-Forwarded-For: " + random_ip(self.rng).encode() + b"\r\n\r\n"
         if self.xff == "fixed":
@@ -439,7 +450,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=float, default=0.0, help="seconds of unmeasured load first")
     p.add_argument("--connections", "-c", type=int, default=64)
     p.add_argument("--procs", type=int, default=1, help="generator processes (rate is split)")
-    p.add_argument("--xff", choices=("random", "fixed", "none"), default="random")
+    p.add_argument("--xff", choices=("newsletter", "random", "fixed", "none"), default="newsletter")
     p.add_argument("--header", "-H", action="append", default=[], help="extra 'Name: value'")
     p.add_argument("--user-agent", default=DEFAULT_UA)
     p.add_argument(

@@ -20,7 +20,7 @@ from .errors import error_response, exception_handlers
 from .exceptions import StoreError
 from .middleware import AccessLog
 from .openapi import openapi_spec
-from .pixel import pixel
+from .pixel import Pixel
 from .service import Service
 from .store import Store
 from .tokens import matches
@@ -73,13 +73,6 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_spec())
 
 
-def _pixel_route() -> Route:
-    """GET/HEAD /p/...: its pattern matches newlines too (%0A), so every such path gets the GIF."""
-    route = Route("/p/{rest:path}", pixel, methods=["GET", "HEAD"])
-    route.path_regex = re.compile(route.path_regex.pattern, re.DOTALL)
-    return route
-
-
 def create_app(config: Config, store: Store | None = None) -> Starlette:
     """The ASGI app. The store is opened here unless given."""
     service = Service.build(config, store)
@@ -93,7 +86,6 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
             await service.stop()
 
     routes = [
-        _pixel_route(),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi, methods=["GET"]),
@@ -106,7 +98,13 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
         routes=routes,
         exception_handlers=exception_handlers,
         middleware=[
-            Middleware(AccessLog, metrics=service.metrics, enabled=config.server.access_log)
+            # The pixel is answered here, before routing: it is the hot path (see pixel.py).
+            Middleware(
+                AccessLog,
+                metrics=service.metrics,
+                enabled=config.server.access_log,
+                pixel=Pixel(service),
+            )
         ],
         lifespan=lifespan,
     )

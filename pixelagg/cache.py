@@ -78,6 +78,17 @@ class CampaignCache:
         self._campaigns.pop(campaign_id, None)
         self._salts.pop(campaign_id, None)
 
+    def peek(self, campaign_id: str) -> Campaign | None:
+        """The campaign if this process knows it (the hit path's fast case); no store call."""
+        return self._campaigns.get(campaign_id)
+
+    def current_salt(self, campaign_id: str, now: float) -> Salt | None:
+        """The salt of the current window if it is in memory; no store call."""
+        salt = self._salts.get(campaign_id)
+        if salt is not None and now < salt.expires_at - SALT_GRACE_SECONDS:
+            return salt
+        return None
+
     async def lookup(self, campaign_id: str) -> Campaign | None:
         """The campaign, or None when it does not exist (or cannot be checked now)."""
         campaign = self._campaigns.get(campaign_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -52,12 +52,15 @@ _PAGE_CSP = (
     b"default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     b"script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
+SECURITY_HEADERS = [*_BASE_HEADERS, (b"content-security-policy", _API_CSP)]
+"""The headers of a non-page response, for endpoints that build their own (the pixel)."""
+PIXEL_ROUTE = "/p/{campaign}.gif"
 
 
 def route_template(path: str) -> str:
     """The route a path belongs to, with ids replaced: what the log may show."""
     if path.startswith("/p/"):
-        return "/p/{campaign}.gif"
+        return PIXEL_ROUTE
     if path in _FIXED or path.startswith("/static/"):
         return path if not path.startswith("/static/") else "/static/*"
     parts = path.split("/")
@@ -72,17 +75,43 @@ def route_template(path: str) -> str:
 class AccessLog:
     """Logs each request without client data, adds security headers, observes latency."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics | None = None, enabled: bool = True) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        metrics: Metrics | None = None,
+        enabled: bool = True,
+        pixel: ASGIApp | None = None,
+    ) -> None:
         self.app = app
         self.metrics = metrics
         self.enabled = enabled
+        self.pixel = pixel
+        self._latency: dict[str, Any] = {}
+
+    def _done(self, scope: Scope, route: str, status: int, start: float) -> None:
+        elapsed = time.perf_counter() - start
+        if self.metrics is not None:
+            child = self._latency.get(route)
+            if child is None:
+                child = self._latency[route] = self.metrics.latency.labels(route)
+            child.observe(elapsed)
+        if self.enabled:
+            log.info("%s %s %d %.1fms", scope.get("method", "-"), route, status, elapsed * 1000)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        route = route_template(scope.get("path", ""))
+        path = scope.get("path", "")
+        if self.pixel is not None and path.startswith("/p/"):
+            # The hot path: the pixel sends its own complete headers and always answers 200.
+            try:
+                await self.pixel(scope, receive, send)
+            finally:
+                self._done(scope, PIXEL_ROUTE, 200, start)
+            return
+        route = route_template(path)
         status = 500
 
         async def send_wrapper(message: Message) -> None:
@@ -101,8 +130,4 @@ class AccessLog:
         try:
             await self.app(scope, receive, send_wrapper)
         finally:
-            elapsed = time.perf_counter() - start
-            if self.metrics is not None:
-                self.metrics.latency.labels(route).observe(elapsed)
-            if self.enabled:
-                log.info("%s %s %d %.1fms", scope.get("method", "-"), route, status, elapsed * 1000)
+            self._done(scope, route, status, start)

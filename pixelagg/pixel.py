@@ -1,8 +1,10 @@
 """GET /p/{campaign}.gif: the pixel. It always answers 200 with the GIF, whatever the input.
 
-Raw request data (address, user agent) stay in this function: what leaves it is a class, a
-country code and a keyed hash, handed to the aggregator. The response says why a request was
-not counted in the X-Pixelagg header; the email client sees the same GIF either way.
+A raw ASGI endpoint, reached before Starlette's routing: it is the hot path, so it reads the
+few headers it needs in one pass and sends prebuilt response headers. Raw request data
+(address, user agent) stay in this module: what leaves it is a class, a country code and a
+keyed hash, handed to the aggregator. The response says why a request was not counted in
+the X-Pixelagg header; the email client sees the same GIF either way.
 """
 
 from __future__ import annotations
@@ -10,15 +12,16 @@ from __future__ import annotations
 import logging
 import time
 
-from starlette.requests import Request
-from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
 from .campaign import is_campaign_id
-from .classify import PROXY_CLASSES
+from .classify import CLASSES, PROXY_CLASSES
+from .metrics import HIT_RESULTS
+from .middleware import SECURITY_HEADERS
 from .privacy import bucket_region, client_address, visitor_key
 from .service import Service
 
-__all__ = ["GIF", "PIXEL_HEADERS", "pixel"]
+__all__ = ["GIF", "PIXEL_HEADERS", "Pixel"]
 
 log = logging.getLogger("pixelagg.pixel")
 
@@ -31,78 +34,94 @@ PIXEL_HEADERS = {
     "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
     "Pragma": "no-cache",
     "Expires": "Thu, 01 Jan 1970 00:00:00 GMT",
+    # Mail clients load the image from another origin.
     "Cross-Origin-Resource-Policy": "cross-origin",
 }
 
 PROXY_REGION = "proxy"
+_WANTED = {b"user-agent", b"x-forwarded-for", b"sec-gpc", b"dnt", b"sec-purpose", b"purpose"}
 
 
-def _header(request: Request, name: str) -> str:
-    return request.headers.get(name, "")
+def _headers(scope: Scope) -> dict[bytes, str]:
+    """The headers the pixel reads, in one pass (the last of repeated ones wins, except XFF)."""
+    found: dict[bytes, str] = {}
+    for name, value in scope["headers"]:
+        name = name.lower()
+        if name in _WANTED:
+            text = value.decode("latin-1")
+            if name == b"x-forwarded-for" and name in found:
+                text = found[name] + "," + text
+            found[name] = text
+    return found
 
 
-def _declines(request: Request, honor_dnt: bool) -> bool:
-    if _header(request, "sec-gpc").strip() == "1":
-        return True
-    return honor_dnt and _header(request, "dnt").strip() == "1"
+class Pixel:
+    """The pixel endpoint, bound to the running service."""
 
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.honor_dnt = service.config.privacy.honor_dnt
+        self.regions = service.config.privacy.regions
+        base = [
+            (b"content-type", b"image/gif"),
+            (b"content-length", str(len(GIF)).encode()),
+            *((k.lower().encode(), v.encode()) for k, v in PIXEL_HEADERS.items()),
+            *SECURITY_HEADERS,
+        ]
+        self._response = {
+            r: [*base, (b"x-pixelagg", r.replace("_", "-").encode())] for r in HIT_RESULTS
+        }
+        metrics = service.metrics
+        self._hits = {r: metrics.hits.labels(r) for r in HIT_RESULTS}
+        self._classes = {c: metrics.hits_by_class.labels(c) for c in CLASSES}
 
-def _prefetch(request: Request) -> bool:
-    purpose = (_header(request, "sec-purpose") + "," + _header(request, "purpose")).lower()
-    return "prefetch" in purpose
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            reason = await self._count(scope)
+        except Exception as exc:  # the pixel never fails visibly; the reason goes to the log and a metric
+            log.error("pixel: %s while counting a hit", type(exc).__name__)
+            reason = "error"
+        if reason != "dropped":  # the aggregator counted drops already
+            self._hits[reason].inc()
+        await send({"type": "http.response.start", "status": 200, "headers": self._response[reason]})
+        await send({"type": "http.response.body", "body": GIF})
 
-
-async def _count(request: Request, service: Service) -> str:
-    """Count the hit if it is an open; return the reason code for the X-Pixelagg header."""
-    name = request.path_params.get("rest", "")
-    campaign_id = name[:-4] if name.endswith(".gif") else ""
-    if not is_campaign_id(campaign_id):
-        return "unknown_campaign"
-    if request.method != "GET":
-        return "not_counted"
-    if _prefetch(request):
-        return "not_counted"
-    campaign = await service.cache.lookup(campaign_id)
-    if campaign is None:
-        return "unknown_campaign"
-    if campaign.paused:
-        return "paused"
-    now = time.time()
-    if _declines(request, service.config.privacy.honor_dnt):
-        return "declined" if service.aggregator.add_declined(campaign_id, now) else "dropped"
-    peer = request.client.host if request.client else None
-    address = client_address(peer, request.headers.get("x-forwarded-for"), service.trusted)
-    user_agent = _header(request, "user-agent")
-    class_ = service.classifier.classify(user_agent, address)
-    if class_ in PROXY_CLASSES:
-        region = PROXY_REGION
-    else:
-        region = bucket_region(address, service.config.privacy.regions)
-    salt = await service.cache.salt(campaign_id, now)
-    element = None
-    if salt is not None:
-        element = visitor_key(salt.key, str(address) if address else "", user_agent, campaign_id)
-    if not service.aggregator.add_open(campaign_id, now, class_, region, element):
-        return "dropped"
-    service.metrics.hits_by_class.labels(class_).inc()
-    if service.metrics.campaign_hits is not None:
-        service.metrics.campaign_hits.labels(campaign_id).inc()
-    return "counted"
-
-
-async def pixel(request: Request) -> Response:
-    service: Service = request.app.state.service
-    try:
-        reason = await _count(request, service)
-    except (
-        Exception
-    ) as exc:  # the pixel never fails visibly; the reason goes to the log and a metric
-        log.error("pixel: %s while counting a hit", type(exc).__name__)
-        reason = "error"
-    if reason != "dropped":  # the aggregator counted drops already
-        service.metrics.hits.labels(reason).inc()
-    return Response(
-        GIF,
-        media_type="image/gif",
-        headers={**PIXEL_HEADERS, "X-Pixelagg": reason.replace("_", "-")},
-    )
+    async def _count(self, scope: Scope) -> str:
+        """Count the hit if it is an open; return the reason code for the X-Pixelagg header."""
+        path: str = scope["path"]
+        campaign_id = path[3:-4] if path.endswith(".gif") else ""
+        if not is_campaign_id(campaign_id):
+            return "unknown_campaign"
+        if scope["method"] != "GET":
+            return "not_counted"
+        headers = _headers(scope)
+        purpose = headers.get(b"sec-purpose", "") + headers.get(b"purpose", "")
+        if "prefetch" in purpose.lower():
+            return "not_counted"
+        service = self.service
+        cache = service.cache
+        campaign = cache.peek(campaign_id) or await cache.lookup(campaign_id)
+        if campaign is None:
+            return "unknown_campaign"
+        if campaign.paused:
+            return "paused"
+        now = time.time()
+        if headers.get(b"sec-gpc", "").strip() == "1" or (
+            self.honor_dnt and headers.get(b"dnt", "").strip() == "1"
+        ):
+            return "declined" if service.aggregator.add_declined(campaign_id, now) else "dropped"
+        client = scope.get("client")
+        address = client_address(client[0] if client else None, headers.get(b"x-forwarded-for"), service.trusted)
+        user_agent = headers.get(b"user-agent", "")
+        class_ = service.classifier.classify(user_agent, address)
+        region = PROXY_REGION if class_ in PROXY_CLASSES else bucket_region(address, self.regions)
+        salt = cache.current_salt(campaign_id, now) or await cache.salt(campaign_id, now)
+        element = None
+        if salt is not None:
+            element = visitor_key(salt.key, str(address) if address else "", user_agent, campaign_id)
+        if not service.aggregator.add_open(campaign_id, now, class_, region, element):
+            return "dropped"
+        self._classes[class_].inc()
+        if service.metrics.campaign_hits is not None:
+            service.metrics.campaign_hits.labels(campaign_id).inc()
+        return "counted"

@@ -120,7 +120,13 @@ async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) ->
             parsed = parse_counter_field(name)
             if parsed is None:
                 continue
-            hour, class_, region = parsed
+            kind, hour, dimension = parsed
+            if kind == "r":  # regions are kept per UTC day, like the sketches
+                if utc_day.date() in in_range_utc_days:
+                    by_region[dimension] += count
+                    seen[day_key].add(("r", dimension))
+                continue
+            class_ = dimension
             moment = utc_day + timedelta(hours=hour)
             if hour_start is not None and timedelta(0) <= moment - hour_start < timedelta(
                 hours=FIRST_HOURS
@@ -132,22 +138,16 @@ async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) ->
             total += count
             by_class[class_] += count
             by_day[local_day][class_] += count
-            by_region[region] += count
             seen[day_key].add(("u", class_))
-            seen[day_key].add(("r", region))
 
     sketch_days = sorted(
         d for d in seen if datetime.strptime(d, "%Y%m%d").date() in in_range_utc_days
     )
 
     def refs(kind: str, dims: Iterable[str], days: Iterable[str]) -> list[SketchRef]:
-        wanted = set(dims)
-        return [
-            (kind, d, dim)
-            for d in days
-            for (k, dim) in sorted(seen[d])
-            if k == kind and dim in wanted
-        ]
+        """The sketches of these dimensions on these days that exist (had hits)."""
+        wanted = sorted(set(dims))
+        return [(kind, d, dim) for d in days for dim in wanted if (kind, dim) in seen[d]]
 
     classes = list(CLASSES)
     regions = sorted(by_region)

@@ -9,8 +9,9 @@ import pytest
 from pixelagg.store.batch import (
     DECLINED_FIELD,
     Batch,
-    counter_field,
+    hour_field,
     parse_counter_field,
+    region_field,
     utc_day,
 )
 
@@ -40,10 +41,11 @@ def test_counters_sum_per_field():
     batch.add_open(A, T23, "human", "NL", None)
     counters = batch.campaigns[A].counters[DAY]
     assert counters == {
-        "09|human|NL": 3,
-        "09|human|DE": 1,
-        "09|apple_mpp|NL": 1,
-        "23|human|NL": 1,
+        "h|09|human": 4,
+        "h|09|apple_mpp": 1,
+        "h|23|human": 1,
+        "r|NL": 5,
+        "r|DE": 1,
     }
 
 
@@ -53,7 +55,7 @@ def test_days_are_utc():
     batch.add_open(A, T23, "human", "NL", None)
     batch.add_open(A, NEXT, "human", "NL", None)
     assert set(batch.campaigns[A].counters) == {DAY, "20251102"}
-    assert batch.campaigns[A].counters["20251102"] == {"00|human|NL": 1}
+    assert batch.campaigns[A].counters["20251102"] == {"h|00|human": 1, "r|NL": 1}
 
 
 def test_sketch_elements_dedupe():
@@ -75,7 +77,7 @@ def test_open_without_element_adds_no_sketch():
     batch = Batch()
     batch.add_open(A, T9, "human", "NL", None)
     assert batch.campaigns[A].sketches == {}
-    assert batch.campaigns[A].counters[DAY]["09|human|NL"] == 1
+    assert batch.campaigns[A].counters[DAY]["h|09|human"] == 1
 
 
 def test_declined_field():
@@ -120,9 +122,9 @@ def test_merge_of_two_batches():
     second.add_open(A, T9, "human", "NL", b"e2")
     second.add_open(B, T23, "scanner", "unknown", None)
     first.merge(second)
-    assert first.campaigns[A].counters[DAY] == {"09|human|NL": 3, DECLINED_FIELD: 1}
+    assert first.campaigns[A].counters[DAY] == {"h|09|human": 3, "r|NL": 3, DECLINED_FIELD: 1}
     assert first.campaigns[A].sketches[("u", DAY, "human")] == {b"e1", b"e2"}
-    assert first.campaigns[B].counters[DAY] == {"23|scanner|unknown": 1}
+    assert first.campaigns[B].counters[DAY] == {"h|23|scanner": 1, "r|unknown": 1}
     assert first.events == 5
 
 
@@ -146,21 +148,27 @@ def test_merge_into_empty_batch():
 
 
 @pytest.mark.parametrize(
-    ("hour", "class_", "region"),
-    [(0, "human", "NL"), (9, "apple_mpp", "unknown"), (23, "image_proxy", "proxy")],
+    ("hour", "class_"),
+    [(0, "human"), (9, "apple_mpp"), (23, "image_proxy")],
     ids=["midnight", "morning", "last-hour"],
 )
-def test_counter_field_round_trip(hour, class_, region):
-    """parse_counter_field(counter_field(h, c, r)) gives back (h, c, r); the hour has two digits."""
-    name = counter_field(hour, class_, region)
-    assert name.split("|")[0] == f"{hour:02d}"
-    assert parse_counter_field(name) == (hour, class_, region)
+def test_hour_field_round_trip(hour, class_):
+    """parse_counter_field(hour_field(h, c)) gives back ('h', h, c); the hour has two digits."""
+    name = hour_field(hour, class_)
+    assert name.split("|")[1] == f"{hour:02d}"
+    assert parse_counter_field(name) == ("h", hour, class_)
+
+
+@pytest.mark.parametrize("region", ["NL", "unknown", "proxy"], ids=str)
+def test_region_field_round_trip(region):
+    """parse_counter_field(region_field(r)) gives back ('r', -1, r)."""
+    assert parse_counter_field(region_field(region)) == ("r", -1, region)
 
 
 @pytest.mark.parametrize(
     "name",
-    [DECLINED_FIELD, "09|human", "09|human|NL|x", "xx|human|NL", "|human|NL", ""],
-    ids=["declined", "two-parts", "four-parts", "hour-not-digits", "hour-empty", "empty"],
+    [DECLINED_FIELD, "h|09", "h|09|human|x", "h|xx|human", "h|9|human", "r|", "09|human|NL", ""],
+    ids=["declined", "two-parts", "four-parts", "hour-not-digits", "one-digit", "empty-region", "old", "empty"],
 )
 def test_parse_counter_field_rejects_other_fields(name):
     """Fields that are not opens fields parse to None."""

@@ -47,6 +47,11 @@ async def _keys(store, campaign_id=None):
     return {info.key: info async for info in store.scan(match)}
 
 
+def _opens(fields: dict[str, int]) -> int:
+    """Opens in a day hash: the per-hour fields (each open is also in one region field)."""
+    return sum(n for name, n in fields.items() if name.startswith("h|"))
+
+
 def _batch(campaign_id: str, n: int, *, when: float | None = None, class_="human", region="NL") -> Batch:
     batch = Batch()
     for _ in range(n):
@@ -89,7 +94,7 @@ async def test_counts_add_up(store):
     await store.write_batch(_batch(c.id, 20))
     day = time.strftime("%Y%m%d", time.gmtime())
     counters = await store.read_counters(c.id, [day])
-    assert sum(counters[day].values()) == 50
+    assert _opens(counters[day]) == 50
     (uniques,) = await store.count_unique(c.id, [[("u", day, "human")]])
     assert uniques == pytest.approx(50, abs=1)
 
@@ -213,7 +218,7 @@ async def test_embedded_store_survives_restart(embedded_config):
     store = open_store(config)
     try:
         day = time.strftime("%Y%m%d", time.gmtime())
-        assert sum((await store.read_counters(c.id, [day]))[day].values()) == 7
+        assert _opens((await store.read_counters(c.id, [day]))[day]) == 7
     finally:
         await store.close()
 
@@ -254,4 +259,4 @@ async def test_retried_batch_counts_once(store):
     other.writer, other.seq = "writer-b", 1
     await store.write_batch(other)
     day = time.strftime("%Y%m%d", time.gmtime())
-    assert sum((await store.read_counters(c.id, [day]))[day].values()) == 18
+    assert _opens((await store.read_counters(c.id, [day]))[day]) == 18

@@ -6,31 +6,51 @@ merge, so a batch that failed to write is kept and retried together with newer h
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-__all__ = ["DECLINED_FIELD", "Batch", "CampaignBatch", "counter_field", "parse_counter_field"]
+__all__ = [
+    "DECLINED_FIELD",
+    "Batch",
+    "CampaignBatch",
+    "hour_field",
+    "parse_counter_field",
+    "region_field",
+]
 
 DECLINED_FIELD = "declined"
 
 
-def counter_field(hour: int, class_: str, region: str) -> str:
-    """The hash field of opens in one UTC hour, class and region."""
-    return f"{hour:02d}|{class_}|{region}"
+def hour_field(hour: int, class_: str) -> str:
+    """The day-hash field of opens in one UTC hour and class: h|HH|class."""
+    return f"h|{hour:02d}|{class_}"
 
 
-def parse_counter_field(name: str) -> tuple[int, str, str] | None:
-    """(hour, class, region) of an opens field, or None for other fields such as 'declined'."""
+def region_field(region: str) -> str:
+    """The day-hash field of opens in one region over the UTC day: r|region."""
+    return f"r|{region}"
+
+
+def parse_counter_field(name: str) -> tuple[str, int, str] | None:
+    """('h', hour, class) or ('r', -1, region) of an opens field; None for others ('declined')."""
     parts = name.split("|")
-    if len(parts) != 3 or not parts[0].isdigit():
-        return None
-    return int(parts[0]), parts[1], parts[2]
+    if len(parts) == 3 and parts[0] == "h" and len(parts[1]) == 2 and parts[1].isdigit() and parts[2]:
+        return "h", int(parts[1]), parts[2]
+    if len(parts) == 2 and parts[0] == "r" and parts[1]:
+        return "r", -1, parts[1]
+    return None
 
 
 def utc_day(timestamp: float) -> tuple[str, int]:
     """The UTC day as YYYYMMDD and the UTC hour of a timestamp."""
-    moment = datetime.fromtimestamp(timestamp, UTC)
+    return _utc_hour(int(timestamp // 3600))
+
+
+@functools.lru_cache(maxsize=256)
+def _utc_hour(hours: int) -> tuple[str, int]:
+    moment = datetime.fromtimestamp(hours * 3600, UTC)
     return moment.strftime("%Y%m%d"), moment.hour
 
 
@@ -82,7 +102,9 @@ class Batch:
         """Count one open; `element` is the keyed visitor hash (None when no salt could be had)."""
         day, hour = utc_day(timestamp)
         part = self.campaigns[campaign_id]
-        part.counters[day][counter_field(hour, class_, region)] += 1
+        counters = part.counters[day]
+        counters[hour_field(hour, class_)] += 1
+        counters[region_field(region)] += 1
         if element is not None:
             part.sketches[("u", day, class_)].add(element)
             part.sketches[("r", day, region)].add(element)
