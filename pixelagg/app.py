@@ -5,27 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from . import api, dashboard
 from .config import Config, load
 from .errors import error_response, exception_handlers
 from .exceptions import StoreError
-from .middleware import AccessLog
+from .middleware import PIXEL_ROUTE, AccessLog, RequestLog
 from .openapi import openapi_spec
 from .pixel import Pixel
 from .service import Service
 from .store import Store
 from .tokens import matches
 
-__all__ = ["app_from_env", "create_app"]
+__all__ = ["Front", "app_from_env", "create_app"]
 
 log = logging.getLogger("pixelagg.app")
 
@@ -73,7 +76,34 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_spec())
 
 
-def create_app(config: Config, store: Store | None = None) -> Starlette:
+class Front:
+    """The service's ASGI entry: the pixel first, everything else through Starlette.
+
+    The pixel is the hot path, so it is answered here, before Starlette's middleware and
+    routing; it builds its own complete response (see pixel.py).
+    """
+
+    def __init__(self, app: Starlette, pixel: Pixel, log: RequestLog) -> None:
+        self.app = app
+        self.pixel = pixel
+        self.log = log
+
+    @property
+    def state(self) -> Any:
+        return self.app.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/p/"):
+            start = time.perf_counter()
+            try:
+                await self.pixel(scope, receive, send)
+            finally:
+                self.log.done(scope["method"], PIXEL_ROUTE, 200, start)
+            return
+        await self.app(scope, receive, send)
+
+
+def create_app(config: Config, store: Store | None = None) -> Front:
     """The ASGI app. The store is opened here unless given."""
     service = Service.build(config, store)
 
@@ -94,24 +124,17 @@ def create_app(config: Config, store: Store | None = None) -> Starlette:
     ]
     if config.metrics.enabled:
         routes.append(Route("/metrics", metrics, methods=["GET"]))
+    request_log = RequestLog(service.metrics, config.server.access_log)
     app = Starlette(
         routes=routes,
         exception_handlers=exception_handlers,
-        middleware=[
-            # The pixel is answered here, before routing: it is the hot path (see pixel.py).
-            Middleware(
-                AccessLog,
-                metrics=service.metrics,
-                enabled=config.server.access_log,
-                pixel=Pixel(service),
-            )
-        ],
+        middleware=[Middleware(AccessLog, log=request_log)],
         lifespan=lifespan,
     )
     app.state.service = service
-    return app
+    return Front(app, Pixel(service), request_log)
 
 
-def app_from_env() -> Starlette:
+def app_from_env() -> Front:
     """The app for `pixelagg serve`: each worker loads the configuration from the environment."""
     return create_app(load())

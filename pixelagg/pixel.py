@@ -17,7 +17,7 @@ from starlette.types import Receive, Scope, Send
 from .campaign import is_campaign_id
 from .classify import CLASSES, PROXY_CLASSES
 from .metrics import HIT_RESULTS
-from .middleware import SECURITY_HEADERS
+from .middleware import PIXEL_SECURITY_HEADERS
 from .privacy import bucket_region, client_address, visitor_key
 from .service import Service
 
@@ -34,8 +34,6 @@ PIXEL_HEADERS = {
     "Cache-Control": "no-store, no-cache, must-revalidate, max-age=0, private",
     "Pragma": "no-cache",
     "Expires": "Thu, 01 Jan 1970 00:00:00 GMT",
-    # Mail clients load the image from another origin.
-    "Cross-Origin-Resource-Policy": "cross-origin",
 }
 
 PROXY_REGION = "proxy"
@@ -66,7 +64,7 @@ class Pixel:
             (b"content-type", b"image/gif"),
             (b"content-length", str(len(GIF)).encode()),
             *((k.lower().encode(), v.encode()) for k, v in PIXEL_HEADERS.items()),
-            *SECURITY_HEADERS,
+            *PIXEL_SECURITY_HEADERS,
         ]
         self._response = {
             r: [*base, (b"x-pixelagg", r.replace("_", "-").encode())] for r in HIT_RESULTS
@@ -112,13 +110,14 @@ class Pixel:
             return "declined" if service.aggregator.add_declined(campaign_id, now) else "dropped"
         client = scope.get("client")
         address = client_address(client[0] if client else None, headers.get(b"x-forwarded-for"), service.trusted)
+        address_text = str(address) if address else ""
         user_agent = headers.get(b"user-agent", "")
         class_ = service.classifier.classify(user_agent, address)
-        region = PROXY_REGION if class_ in PROXY_CLASSES else bucket_region(address, self.regions)
+        region = PROXY_REGION if class_ in PROXY_CLASSES else bucket_region(address_text, self.regions)
         salt = cache.current_salt(campaign_id, now) or await cache.salt(campaign_id, now)
         element = None
         if salt is not None:
-            element = visitor_key(salt.key, str(address) if address else "", user_agent, campaign_id)
+            element = visitor_key(salt.key, address_text, user_agent, campaign_id)
         if not service.aggregator.add_open(campaign_id, now, class_, region, element):
             return "dropped"
         self._classes[class_].inc()

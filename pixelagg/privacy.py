@@ -115,8 +115,8 @@ def client_address(
     The header is read right to left and the first address that is not itself a trusted proxy
     wins, as uvicorn's proxy-headers middleware does. Anything unparsable gives None.
     """
-    address = _parse_peer(peer, tuple(trusted)) if peer else None
-    if address is None or not forwarded_for or not _is_trusted(address, trusted):
+    address, peer_trusted = _parse_peer(peer, tuple(trusted)) if peer else (None, False)
+    if address is None or not forwarded_for or not peer_trusted:
         return address
     hops = [h for h in forwarded_for.split(",") if h.strip()]
     for hop in reversed(hops):
@@ -130,17 +130,18 @@ def client_address(
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_peer(peer: str, trusted: tuple[Network, ...]) -> Address | None:
-    """Socket peers repeat (they are mostly the proxies): parse each once."""
-    return _parse_address(peer)
+def _parse_peer(peer: str, trusted: tuple[Network, ...]) -> tuple[Address | None, bool]:
+    """Socket peers repeat (they are mostly the proxies): parse and judge each once."""
+    address = _parse_address(peer)
+    return address, address is not None and _is_trusted(address, trusted)
 
 
 def _is_trusted(address: Address, trusted: Sequence[Network]) -> bool:
     return any(address.version == n.version and address in n for n in trusted)
 
 
-def bucket_region(address: Address | None, mode: str = "country") -> str:
-    """The coarse region of an address: an ISO country code, or 'unknown'. Never finer."""
-    if mode == "none" or address is None:
+def bucket_region(address: Address | str | None, mode: str = "country") -> str:
+    """The coarse region of an address (or its text): an ISO country code, or 'unknown'."""
+    if mode == "none" or not address:
         return UNKNOWN_REGION
     return iptocc.country_code(str(address)) or UNKNOWN_REGION
