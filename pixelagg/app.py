@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import logging
 import time
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 

@@ -57,11 +57,15 @@ class _Entry:
     expires_at: float
 
     def encode(self) -> bytes:
+        return _encode(self.kind, self.snapshot())
+
+    def snapshot(self) -> Any:
+        """A private copy of the value, cheap to take, to encode away from the event loop."""
         if self.kind == "hll":
-            return bytes(self.value.M.tobytes())
+            return self.value.M.copy()
         if self.kind == "string":
             return bytes(self.value)
-        return json.dumps(self.value, sort_keys=True).encode()
+        return dict(self.value)
 
     @classmethod
     def decode(cls, kind: str, data: bytes, expires_at: float) -> _Entry:
@@ -70,6 +74,14 @@ class _Entry:
         if kind == "string":
             return cls(kind, bytes(data), expires_at)
         return cls(kind, json.loads(data), expires_at)
+
+
+def _encode(kind: str, snapshot: Any) -> bytes:
+    if kind == "hll":
+        return bytes(snapshot.tobytes())
+    if kind == "string":
+        return bytes(snapshot)
+    return json.dumps(snapshot, sort_keys=True).encode()
 
 
 class EmbeddedStore:
@@ -147,20 +159,21 @@ class EmbeddedStore:
         """Drop expired keys and save every changed key, in one transaction."""
         async with self._io_lock:
             self._expire(time.time())
-            rows: list[tuple[str, str, bytes, float]] = []
+            changed: list[tuple[str, str, Any, float]] = []
             gone: list[str] = []
             for key in self._dirty:
                 entry = self._data.get(key)
                 if entry is None:
                     gone.append(key)
                 else:
-                    rows.append((key, entry.kind, entry.encode(), entry.expires_at))
+                    changed.append((key, entry.kind, entry.snapshot(), entry.expires_at))
             self._dirty = set()
-            if rows or gone:
-                await asyncio.to_thread(self._save, rows, gone)
+            if changed or gone:  # encoding and writing happen off the event loop
+                await asyncio.to_thread(self._save, changed, gone)
 
-    def _save(self, rows: list[tuple[str, str, bytes, float]], gone: list[str]) -> None:
+    def _save(self, changed: list[tuple[str, str, Any, float]], gone: list[str]) -> None:
         assert self._db is not None
+        rows = [(key, kind, _encode(kind, snapshot), expires) for key, kind, snapshot, expires in changed]
         with self._db:
             self._db.executemany("DELETE FROM keys WHERE key = ?", [(k,) for k in gone])
             self._db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)", rows)
