@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import iptocc
 
 __all__ = [
+    "ELEMENT_BYTES",
     "SALT_BYTES",
     "SALT_GRACE_SECONDS",
     "Address",
@@ -34,6 +35,8 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SALT_BYTES = 32
+ELEMENT_BYTES = 16
+"""The length of a unique-open element (a BLAKE2b digest)."""
 SALT_GRACE_SECONDS = 600
 """A salt outlives its window by this much, so hits hashed just before the end still flush."""
 
@@ -66,7 +69,7 @@ def salt_window(first_hit: float, now: float, window_seconds: int) -> tuple[int,
 
 def visitor_key(salt: bytes, address: str, user_agent: str, campaign_id: str) -> bytes:
     """The element counted for unique opens: a keyed BLAKE2b of address, user agent and campaign."""
-    h = hashlib.blake2b(key=salt, digest_size=16)
+    h = hashlib.blake2b(key=salt, digest_size=ELEMENT_BYTES)
     h.update(address.encode("ascii"))
     h.update(b"\x00")
     h.update(user_agent.encode("utf-8", "surrogateescape"))
