@@ -49,20 +49,45 @@ def plan(args: argparse.Namespace) -> list[dict[str, float]]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--hits-per-core", type=float, default=18_000, help="measured req/s of one replica process")
-    p.add_argument("--cores-per-replica", type=int, default=2, help="worker processes per replica (--workers)")
-    p.add_argument("--commands-per-hit", type=float, default=0.130, help="Redis commands per hit (cmds/1k / 1000)")
-    p.add_argument("--round-trips-per-hit", type=float, default=0.0011, help="store round trips per hit, per process")
-    p.add_argument("--shard-commands-per-s", type=float, default=200_000, help="Redis commands/s one shard sustains (scripted, pipelined)")
+    p.add_argument(
+        "--hits-per-core", type=float, default=18_000, help="measured req/s of one replica process"
+    )
+    p.add_argument(
+        "--cores-per-replica", type=int, default=2, help="worker processes per replica (--workers)"
+    )
+    p.add_argument(
+        "--commands-per-hit", type=float, default=0.130, help="Redis commands per hit (cmds/1k / 1000)"
+    )
+    p.add_argument(
+        "--round-trips-per-hit", type=float, default=0.0011, help="store round trips per hit, per process"
+    )
+    p.add_argument(
+        "--shard-commands-per-s",
+        type=float,
+        default=200_000,
+        help="Redis commands/s one shard sustains (scripted, pipelined)",
+    )
     p.add_argument("--shard-memory-gb", type=float, default=8.0)
     p.add_argument("--campaigns-per-day", type=int, default=100, help="new campaigns sent per day")
     p.add_argument("--retention-days", type=int, default=396, help="privacy.retention_days")
     p.add_argument("--heavy-days", type=int, default=3, help="days of burst traffic after a send")
-    p.add_argument("--kb-per-campaign-day", type=float, default=160.0, help="measured Redis memory of a busy campaign-day")
+    p.add_argument(
+        "--kb-per-campaign-day",
+        type=float,
+        default=160.0,
+        help="measured Redis memory of a busy campaign-day",
+    )
     p.add_argument("--tail-days", type=int, default=30, help="later days that still see some opens")
-    p.add_argument("--kb-tail-day", type=float, default=10.0, help="Redis memory of a quiet campaign-day (sparse sketches)")
+    p.add_argument(
+        "--kb-tail-day",
+        type=float,
+        default=10.0,
+        help="Redis memory of a quiet campaign-day (sparse sketches)",
+    )
     p.add_argument("--headroom", type=float, default=0.6, help="plan to this fraction of measured capacity")
-    p.add_argument("--json", help="read hits-per-core, commands and round trips from a bench/run.py --json file")
+    p.add_argument(
+        "--json", help="read hits-per-core, commands and round trips from a bench/run.py --json file"
+    )
     args = p.parse_args()
     if args.json:
         with open(args.json) as f:
@@ -74,9 +99,11 @@ def main() -> None:
         args.kb_per_campaign_day = redis["memory"]["per_day_kb"]
     print(
         f"inputs: {args.hits_per_core:.0f} hits/s per core, {args.cores_per_replica} cores per replica, "
-        f"{args.commands_per_hit * 1000:.0f} Redis commands per 1k hits, shard {args.shard_commands_per_s:.0f} cmds/s "
-        f"and {args.shard_memory_gb} GB, {args.campaigns_per_day} sends/day kept {args.retention_days} days "
-        f"({args.heavy_days} x {args.kb_per_campaign_day:.0f} KB + {args.tail_days} x {args.kb_tail_day:.0f} KB each), "
+        f"{args.commands_per_hit * 1000:.0f} Redis commands per 1k hits, "
+        f"shard {args.shard_commands_per_s:.0f} cmds/s and {args.shard_memory_gb} GB, "
+        f"{args.campaigns_per_day} sends/day kept {args.retention_days} days "
+        f"({args.heavy_days} x {args.kb_per_campaign_day:.0f} KB + "
+        f"{args.tail_days} x {args.kb_tail_day:.0f} KB each), "
         f"headroom {args.headroom:.0%}"
     )
     print(f"{'hits/s':>10} {'cores':>7} {'replicas':>9} {'redis cmd/s':>12} {'GB':>7} {'shards':>7}")

@@ -56,7 +56,9 @@ for o = 1, 223 do  -- public unicast first octets (same rule as bench/loadgen.py
 end
 local nfirst = #firsts
 -- "newsletter": an EU list's audience, 85% from /16s in NL, DE, BE, FR and GB, 15% anywhere.
-local audience = {"2.21", "31.21", "31.161", "62.126", "2.28", "2.161", "2.168", "2.175", "57.238", "78.21", "81.245", "84.196", "2.7", "2.14", "5.49", "5.196", "2.98", "2.126", "2.217", "5.70"}
+local audience = {"2.21", "31.21", "31.161", "62.126", "2.28", "2.161", "2.168", "2.175",
+                  "57.238", "78.21", "81.245", "84.196", "2.7", "2.14", "5.49", "5.196",
+                  "2.98", "2.126", "2.217", "5.70"}
 local threads = {}
 local random = math.random
 local fmt = string.format
@@ -87,7 +89,8 @@ function request()
     headers["X-Forwarded-For"] = fixed[(sent % 256) + 1]
   elseif xff_mode == "newsletter" then
     if random() < 0.85 then
-      headers["X-Forwarded-For"] = fmt("%s.%d.%d", audience[random(#audience)], random(0, 255), random(1, 254))
+      headers["X-Forwarded-For"] = fmt("%s.%d.%d", audience[random(#audience)], random(0, 255),
+                                       random(1, 254))
     else
       headers["X-Forwarded-For"] = fmt("%d.%d.%d.%d", firsts[random(nfirst)], random(0, 255),
                                        random(0, 255), random(1, 254))

@@ -61,9 +61,7 @@ def campaign_view(campaign: Campaign, base_url: str) -> dict[str, Any]:
         "legal_reference": campaign.legal_reference,
         "paused": campaign.paused,
         "first_hit_at": (
-            datetime.fromtimestamp(campaign.first_hit, UTC).isoformat()
-            if campaign.first_hit
-            else None
+            datetime.fromtimestamp(campaign.first_hit, UTC).isoformat() if campaign.first_hit else None
         ),
         "pixel_url": pixel_url,
         "snippet": pixel_snippet(pixel_url),
@@ -131,9 +129,7 @@ def _parse_date(name: str, value: str | None) -> date | None:
             raise ValueError(value)
         return date.fromisoformat(value)
     except (TypeError, ValueError):
-        raise ValidationError(
-            f"'{name}' must be a date as YYYY-MM-DD.", {"parameter": name}
-        ) from None
+        raise ValidationError(f"'{name}' must be a date as YYYY-MM-DD.", {"parameter": name}) from None
 
 
 def parse_stats_query(
@@ -157,9 +153,7 @@ def parse_stats_query(
     if last < first:
         raise ValidationError("'to' must not be before 'from'.", {"parameter": "to"})
     if last - first > timedelta(days=MAX_RANGE_DAYS):
-        raise ValidationError(
-            f"The range may span at most {MAX_RANGE_DAYS} days.", {"parameter": "from"}
-        )
+        raise ValidationError(f"The range may span at most {MAX_RANGE_DAYS} days.", {"parameter": "from"})
     return StatsQuery(first, last, zone, config.privacy.min_bucket)
 
 
@@ -172,6 +166,4 @@ async def stats(
     tz: str | None = None,
 ) -> dict[str, Any]:
     campaign = await _existing(store, campaign_id)
-    return await campaign_stats(
-        store, campaign, parse_stats_query(config, campaign, start, end, tz)
-    )
+    return await campaign_stats(store, campaign, parse_stats_query(config, campaign, start, end, tz))

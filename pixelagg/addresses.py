@@ -131,9 +131,7 @@ def _parse_lines(lines: Iterable[tuple[int, str]]) -> NetworkSet:
 
 def parse_apple_egress_csv(text: str) -> NetworkSet:
     """Parse Apple's ``egress-ip-ranges.csv``: ``prefix,country,region,city,`` per line."""
-    return _parse_lines(
-        (number, line.split(",", 1)[0].strip()) for number, line in _numbered_lines(text)
-    )
+    return _parse_lines((number, line.split(",", 1)[0].strip()) for number, line in _numbered_lines(text))
 
 
 def parse_network_lines(text: str) -> NetworkSet:
@@ -156,9 +154,7 @@ def _read_list(key: str, path: str, *, apple: bool) -> NetworkSet:
     return networks
 
 
-def load_address_lists(
-    apple_egress_file: str | None, scanner_networks_file: str | None
-) -> AddressLists:
+def load_address_lists(apple_egress_file: str | None, scanner_networks_file: str | None) -> AddressLists:
     """Read the configured lists; raises ConfigError naming the key and the path."""
     empty = NetworkSet()
     return AddressLists(

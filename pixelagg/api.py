@@ -84,9 +84,7 @@ def _view(request: Request, campaign: Any) -> dict[str, Any]:
 
 async def create_campaign(request: Request) -> Response:
     service = _service(request)
-    campaign = await actions.create_campaign(
-        service.store, service.config, await _json_body(request)
-    )
+    campaign = await actions.create_campaign(service.store, service.config, await _json_body(request))
     service.cache.put(campaign)
     return JSONResponse(_view(request, campaign), status_code=201)
 
@@ -162,9 +160,7 @@ async def compare(request: Request) -> Response:
             "'campaigns' must list campaign ids, separated by commas.", {"parameter": "campaigns"}
         )
     if len(ids) > MAX_COMPARE:
-        raise ValidationError(
-            f"Compare at most {MAX_COMPARE} campaigns.", {"parameter": "campaigns"}
-        )
+        raise ValidationError(f"Compare at most {MAX_COMPARE} campaigns.", {"parameter": "campaigns"})
     q = request.query_params
     rows = []
     for campaign_id in ids:

@@ -64,9 +64,7 @@ async def metrics(request: Request) -> Response:
     if token:
         scheme, _, given = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not matches(given.strip(), token):
-            return error_response(
-                401, "Send 'Authorization: Bearer <token>' with the metrics token."
-            )
+            return error_response(401, "Send 'Authorization: Bearer <token>' with the metrics token.")
     service.metrics.buffer_depth.set(service.aggregator.depth)
     return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 

@@ -118,9 +118,7 @@ def _matcher(rule: Rule) -> Callable[[str], bool]:
     raise ValueError(f"rule {rule.name!r} has unknown kind {rule.kind!r}")
 
 
-_MATCHERS: tuple[tuple[Rule, Callable[[str], bool]], ...] = tuple(
-    (rule, _matcher(rule)) for rule in RULES
-)
+_MATCHERS: tuple[tuple[Rule, Callable[[str], bool]], ...] = tuple((rule, _matcher(rule)) for rule in RULES)
 
 
 def match_rule(user_agent: str) -> Rule | None:
@@ -165,9 +163,7 @@ class Classifier:
         """How many user agents the cache holds now."""
         return self._cache_length()
 
-    def classify(
-        self, user_agent: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None
-    ) -> str:
+    def classify(self, user_agent: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> str:
         """The class of an open from its user agent, sharpened by its address."""
         class_, may_be_scanner = self._judge(user_agent)
         lists = self._lists

@@ -46,9 +46,7 @@ class Backend:
         self.url = url
         self.token: str | None = None
         if url:
-            self.token = (
-                os.environ.get("PIXELAGG_ADMIN_TOKEN") or admin_token(config, create=False)[0]
-            )
+            self.token = os.environ.get("PIXELAGG_ADMIN_TOKEN") or admin_token(config, create=False)[0]
             if not self.token:
                 _fail(
                     f"No API token: set PIXELAGG_ADMIN_TOKEN, or run beside the service's data dir "
@@ -118,9 +116,7 @@ class Backend:
     def list(self) -> list[dict[str, Any]]:
         if self.url:
             return list(self._request("GET", "/api/campaigns")["campaigns"])
-        return [
-            actions.campaign_view(c, self._base_url()) for c in self._run(actions.list_campaigns)
-        ]
+        return [actions.campaign_view(c, self._base_url()) for c in self._run(actions.list_campaigns)]
 
     def get(self, campaign_id: str) -> dict[str, Any]:
         if self.url:
@@ -147,9 +143,7 @@ class Backend:
         else:
             self._run(lambda s: actions.delete_campaign(s, campaign_id))
 
-    def stats(
-        self, campaign_id: str, start: str | None, end: str | None, tz: str | None
-    ) -> dict[str, Any]:
+    def stats(self, campaign_id: str, start: str | None, end: str | None, tz: str | None) -> dict[str, Any]:
         if self.url:
             params = {k: v for k, v in (("from", start), ("to", end), ("tz", tz)) if v}
             return dict(self._request("GET", f"/api/campaigns/{campaign_id}/stats", params=params))
@@ -202,9 +196,7 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @cli.command()
 @click.option("--host", help="Bind address (server.host).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (server.port).")
-@click.option(
-    "--workers", type=click.IntRange(1, 64), help="Worker processes; more than 1 needs Redis."
-)
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes; more than 1 needs Redis.")
 @click.pass_context
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the pixel, the API and the metrics."""
@@ -239,9 +231,7 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     serve_file = config.data_dir / SERVE_FILE
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        serve_file.write_text(
-            json.dumps({"url": url.replace("0.0.0.0", "127.0.0.1"), "pid": os.getpid()})
-        )
+        serve_file.write_text(json.dumps({"url": url.replace("0.0.0.0", "127.0.0.1"), "pid": os.getpid()}))
         run(config)
     except PixelaggError as exc:
         _fail(str(exc))
@@ -296,9 +286,7 @@ def _guarded(fn: Callable[[], T]) -> T:
     type=click.IntRange(1, 1_000_000_000),
     help="How many recipients the mail went to.",
 )
-@click.option(
-    "--legal-basis", type=click.Choice(LEGAL_BASES), help="Default: campaigns.default_legal_basis."
-)
+@click.option("--legal-basis", type=click.Choice(LEGAL_BASES), help="Default: campaigns.default_legal_basis.")
 @click.option("--legal-reference", help="The statutory basis; required with public_task.")
 @_url_option
 @_json_option
@@ -343,9 +331,7 @@ def campaign_list(ctx: click.Context, url: str | None, as_json: bool) -> None:
     for v in views:
         recipients = str(v["recipients"]) if v["recipients"] is not None else "-"
         status = "paused" if v["paused"] else "counting"
-        click.echo(
-            f"{v['id']:<18}{v['created_at'][:10]:<12}{recipients:>11}  {status:<9}{v['name']}"
-        )
+        click.echo(f"{v['id']:<18}{v['created_at'][:10]:<12}{recipients:>11}  {status:<9}{v['name']}")
 
 
 @campaign.command("show")
@@ -391,12 +377,8 @@ def campaign_update(
         if v is not None
     }
     if not body:
-        raise click.UsageError(
-            "Give at least one of --name, --recipients, --legal-basis, --legal-reference."
-        )
-    _print_campaign(
-        _guarded(lambda: Backend.choose(config, url).update(campaign_id, body)), as_json
-    )
+        raise click.UsageError("Give at least one of --name, --recipients, --legal-basis, --legal-reference.")
+    _print_campaign(_guarded(lambda: Backend.choose(config, url).update(campaign_id, body)), as_json)
 
 
 @campaign.command("pause")
@@ -587,16 +569,12 @@ def lists() -> None:
     help="Where to save Apple's list "
     "(default: classify.apple_egress_file, or DATA_DIR/egress-ip-ranges.csv).",
 )
-@click.option(
-    "--source", default=APPLE_EGRESS_URL, show_default=True, help="Where to download it from."
-)
+@click.option("--source", default=APPLE_EGRESS_URL, show_default=True, help="Where to download it from.")
 @click.pass_context
 def lists_update(ctx: click.Context, dest: str | None, source: str) -> None:
     """Download Apple's Mail Privacy Protection egress list."""
     config = _load_config(ctx)
-    target = (
-        dest or config.classify.apple_egress_file or str(config.data_dir / "egress-ip-ranges.csv")
-    )
+    target = dest or config.classify.apple_egress_file or str(config.data_dir / "egress-ip-ranges.csv")
     count = _guarded(lambda: download_apple_egress(target, source))
     click.echo(f"Saved {count} address ranges to {target}.")
     if config.classify.apple_egress_file != target:

@@ -103,9 +103,7 @@ class ServerConfig:
         _networks,
     )
     workers: int = _key(1, "Worker processes (more than 1 needs a Redis store).", _between(1, 64))
-    access_log: bool = _key(
-        True, "Log each request (method, route, status, time; never the client)."
-    )
+    access_log: bool = _key(True, "Log each request (method, route, status, time; never the client).")
 
 
 @dataclass(frozen=True)
@@ -121,9 +119,7 @@ class StoreConfig:
         env="PIXELAGG_DATA_DIR",
     )
     key_prefix: str = _key("pixelagg", "Prefix of every Redis key.", _prefix)
-    flush_interval_ms: int = _key(
-        25, "How often buffered hits are written, in ms.", _between(1, 10_000)
-    )
+    flush_interval_ms: int = _key(25, "How often buffered hits are written, in ms.", _between(1, 10_000))
     buffer_max_events: int = _key(
         200_000,
         "Hits kept in memory while the store is unreachable; more are dropped.",
@@ -153,9 +149,7 @@ class PrivacyConfig:
         _between(0, 1_000_000),
     )
     honor_dnt: bool = _key(True, "Treat DNT: 1 like Sec-GPC: 1 (serve the GIF, count nothing).")
-    regions: str = _key(
-        "country", "Region granularity: country or none.", _one_of("country", "none")
-    )
+    regions: str = _key("country", "Region granularity: country or none.", _one_of("country", "none"))
 
 
 @dataclass(frozen=True)
@@ -166,9 +160,7 @@ class ApiConfig:
         _token,
         env="PIXELAGG_ADMIN_TOKEN",
     )
-    read_tokens: list[str] = _key(
-        [], "Extra tokens that may only read campaigns and statistics.", _tokens
-    )
+    read_tokens: list[str] = _key([], "Extra tokens that may only read campaigns and statistics.", _tokens)
 
 
 @dataclass(frozen=True)
@@ -301,9 +293,7 @@ def _coerce(setting: Setting, value: Any) -> Any:
     return value
 
 
-def load(
-    path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None
-) -> Config:
+def load(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
     """Load and validate the configuration: defaults, then the YAML file, then the environment."""
     environ = os.environ if environ is None else environ
     path = path or environ.get("PIXELAGG_CONFIG") or None
@@ -312,9 +302,7 @@ def load(
         try:
             text = Path(path).read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(
-                f"Config file {str(path)!r} cannot be read: {exc.strerror}."
-            ) from None
+            raise ConfigError(f"Config file {str(path)!r} cannot be read: {exc.strerror}.") from None
         except UnicodeDecodeError:
             raise ConfigError(f"Config file {str(path)!r} is not UTF-8 text.") from None
         try:

@@ -27,9 +27,7 @@ _CODES = {
 }
 
 
-def error_response(
-    status: int, message: str, details: Any = None, code: str | None = None
-) -> JSONResponse:
+def error_response(status: int, message: str, details: Any = None, code: str | None = None) -> JSONResponse:
     """The one place the error shape is built."""
     body = {
         "error": {

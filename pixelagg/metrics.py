@@ -32,9 +32,7 @@ class Metrics:
             "pixelagg_hits_by_class", "Counted opens by class.", ["class"], registry=r
         )
         self.campaign_hits = (
-            Counter(
-                "pixelagg_campaign_hits", "Counted opens by campaign.", ["campaign"], registry=r
-            )
+            Counter("pixelagg_campaign_hits", "Counted opens by campaign.", ["campaign"], registry=r)
             if campaign_labels
             else None
         )
@@ -48,12 +46,8 @@ class Metrics:
         self.dropped = Counter(
             "pixelagg_dropped_hits", "Hits dropped because the buffer was full.", registry=r
         )
-        self.buffer_depth = Gauge(
-            "pixelagg_buffer_events", "Hits waiting to be written.", registry=r
-        )
-        self.round_trips = Counter(
-            "pixelagg_store_round_trips", "Round trips to the store.", registry=r
-        )
+        self.buffer_depth = Gauge("pixelagg_buffer_events", "Hits waiting to be written.", registry=r)
+        self.round_trips = Counter("pixelagg_store_round_trips", "Round trips to the store.", registry=r)
         self.latency = Histogram(
             "pixelagg_request_seconds",
             "Request latency by route.",

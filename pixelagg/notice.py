@@ -101,8 +101,7 @@ def _blocks_en(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
     p, n = config.privacy, config.notice
     by_country = p.regions == "country"
     measured = [
-        "whether and when the images in the newsletter are loaded, counted per campaign and "
-        "per day and hour;"
+        "whether and when the images in the newsletter are loaded, counted per campaign and per day and hour;"
     ]
     if by_country:
         other = (
@@ -111,8 +110,7 @@ def _blocks_en(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
             else ""
         )
         measured.append(
-            "the country the request came from (never a finer location such as a region or "
-            f"city){other};"
+            f"the country the request came from (never a finer location such as a region or city){other};"
         )
     measured.append(
         "whether the image was fetched by a mail program, by an image proxy (such as those of "
@@ -125,9 +123,7 @@ def _blocks_en(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         else "a Global Privacy Control (Sec-GPC) signal"
     )
     contact = n.contact or _NO_CONTACT["en"]
-    whom = (
-        f"contact {n.organisation} at {contact}" if n.organisation else f"contact us at {contact}"
-    )
+    whom = f"contact {n.organisation} at {contact}" if n.organisation else f"contact us at {contact}"
     return [
         "We measure how often our newsletters are opened. To do so, each newsletter contains a "
         "small, invisible image (a “pixel”). The address of this image is the same for every "
@@ -166,8 +162,7 @@ def _blocks_nl(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
             else ""
         )
         measured.append(
-            "uit welk land het verzoek komt (nooit een preciezere plaats, zoals een regio of "
-            f"stad){other};"
+            f"uit welk land het verzoek komt (nooit een preciezere plaats, zoals een regio of stad){other};"
         )
     measured.append(
         "of het plaatje is opgehaald door een e-mailprogramma, via een beeldproxy (zoals die van "
@@ -219,8 +214,7 @@ def _bases_in_use(config: Config, bases: Sequence[LegalBasisUse]) -> list[LegalB
     for use in bases or [LegalBasisUse(config.campaigns.default_legal_basis)]:
         if use.basis not in LEGAL_BASES:
             raise ValidationError(
-                f"Legal basis {use.basis!r} is not known. "
-                f"Must be one of: {', '.join(LEGAL_BASES)}.",
+                f"Legal basis {use.basis!r} is not known. Must be one of: {', '.join(LEGAL_BASES)}.",
                 details={"basis": use.basis},
             )
         if use not in unique:

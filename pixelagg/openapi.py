@@ -280,9 +280,7 @@ def openapi_spec() -> dict[str, Any]:
                             {
                                 "type": "object",
                                 "required": ["campaigns"],
-                                "properties": {
-                                    "campaigns": {"type": "array", "items": _ref("Campaign")}
-                                },
+                                "properties": {"campaigns": {"type": "array", "items": _ref("Campaign")}},
                             },
                             "Campaigns",
                         ),

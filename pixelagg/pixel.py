@@ -25,9 +25,7 @@ __all__ = ["GIF", "PIXEL_HEADERS", "Pixel"]
 
 log = logging.getLogger("pixelagg.pixel")
 
-GIF = bytes.fromhex(
-    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
-)
+GIF = bytes.fromhex("47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b")
 """The 43-byte transparent 1x1 GIF."""
 
 PIXEL_HEADERS = {
@@ -66,9 +64,7 @@ class Pixel:
             *((k.lower().encode(), v.encode()) for k, v in PIXEL_HEADERS.items()),
             *PIXEL_SECURITY_HEADERS,
         ]
-        self._response = {
-            r: [*base, (b"x-pixelagg", r.replace("_", "-").encode())] for r in HIT_RESULTS
-        }
+        self._response = {r: [*base, (b"x-pixelagg", r.replace("_", "-").encode())] for r in HIT_RESULTS}
         metrics = service.metrics
         self._hits = {r: metrics.hits.labels(r) for r in HIT_RESULTS}
         self._classes = {c: metrics.hits_by_class.labels(c) for c in CLASSES}
@@ -109,7 +105,9 @@ class Pixel:
         ):
             return "declined" if service.aggregator.add_declined(campaign_id, now) else "dropped"
         client = scope.get("client")
-        address = client_address(client[0] if client else None, headers.get(b"x-forwarded-for"), service.trusted)
+        address = client_address(
+            client[0] if client else None, headers.get(b"x-forwarded-for"), service.trusted
+        )
         address_text = str(address) if address else ""
         user_agent = headers.get(b"user-agent", "")
         class_ = service.classifier.classify(user_agent, address)

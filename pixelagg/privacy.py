@@ -110,9 +110,7 @@ def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]
-) -> Address | None:
+def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> Address | None:
     """The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy.
 
     The header is read right to left and the first address that is not itself a trusted proxy

@@ -39,9 +39,7 @@ class Service:
         """Wire the parts. Opens the store unless one is given (tests pass their own)."""
         token, _, _ = admin_token(config)
         assert token is not None
-        lists = load_address_lists(
-            config.classify.apple_egress_file, config.classify.scanner_networks_file
-        )
+        lists = load_address_lists(config.classify.apple_egress_file, config.classify.scanner_networks_file)
         store = store if store is not None else open_store(config)
         metrics = Metrics(config.metrics.campaign_labels)
         return cls(

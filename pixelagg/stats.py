@@ -128,9 +128,7 @@ async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) ->
                 continue
             class_ = dimension
             moment = utc_day + timedelta(hours=hour)
-            if hour_start is not None and timedelta(0) <= moment - hour_start < timedelta(
-                hours=FIRST_HOURS
-            ):
+            if hour_start is not None and timedelta(0) <= moment - hour_start < timedelta(hours=FIRST_HOURS):
                 by_hour.setdefault(moment, Counter())[class_] += count
             local_day = moment.astimezone(tz).date()
             if not query.start <= local_day <= query.end:
@@ -140,9 +138,7 @@ async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) ->
             by_day[local_day][class_] += count
             seen[day_key].add(("u", class_))
 
-    sketch_days = sorted(
-        d for d in seen if datetime.strptime(d, "%Y%m%d").date() in in_range_utc_days
-    )
+    sketch_days = sorted(d for d in seen if datetime.strptime(d, "%Y%m%d").date() in in_range_utc_days)
 
     def refs(kind: str, dims: Iterable[str], days: Iterable[str]) -> list[SketchRef]:
         """The sketches of these dimensions on these days that exist (had hits)."""

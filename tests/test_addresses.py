@@ -88,9 +88,7 @@ def test_empty_set_is_false_and_holds_nothing():
     assert ip("1.2.3.4") not in networks
 
 
-@pytest.mark.parametrize(
-    "bad", ["10.0.0.0/33", "not-a-network", ""], ids=["prefix", "word", "empty"]
-)
+@pytest.mark.parametrize("bad", ["10.0.0.0/33", "not-a-network", ""], ids=["prefix", "word", "empty"])
 def test_from_cidrs_rejects_garbage(bad):
     """A string that is not a CIDR raises ValueError quoting it."""
     with pytest.raises(ValueError, match="is not an IP network"):

@@ -168,7 +168,16 @@ def test_region_field_round_trip(region):
 @pytest.mark.parametrize(
     "name",
     [DECLINED_FIELD, "h|09", "h|09|human|x", "h|xx|human", "h|9|human", "r|", "09|human|NL", ""],
-    ids=["declined", "two-parts", "four-parts", "hour-not-digits", "one-digit", "empty-region", "old", "empty"],
+    ids=[
+        "declined",
+        "two-parts",
+        "four-parts",
+        "hour-not-digits",
+        "one-digit",
+        "empty-region",
+        "old",
+        "empty",
+    ],
 )
 def test_parse_counter_field_rejects_other_fields(name):
     """Fields that are not opens fields parse to None."""

@@ -41,9 +41,7 @@ SAFARI = (
 OUTLOOK_DESKTOP = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.15225; Pro)"
 OUTLOOK_IOS = "Outlook-iOS/709.2226530.prod.iphone (3.24.1)"
 OUTLOOK_MSOFFICE = "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 6.1; ms-office; MSOffice 14)"
-GMAIL_PROXY = (
-    "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
-)
+GMAIL_PROXY = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 YAHOO_PROXY = "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html"
 GMAIL_PREFETCH = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -121,9 +119,7 @@ def test_class_sets_partition_classes():
 def test_rules_use_known_classes_and_unique_names():
     """Every rule names a known class, a known kind and a unique name."""
     assert all(rule.class_ in CLASSES for rule in RULES)
-    assert all(
-        rule.kind in {"empty", "exact", "contains", "regex", "crawler_list"} for rule in RULES
-    )
+    assert all(rule.kind in {"empty", "exact", "contains", "regex", "crawler_list"} for rule in RULES)
     assert len({rule.name for rule in RULES}) == len(RULES)
 
 
@@ -204,9 +200,7 @@ def test_apple_user_agent_from_apple_egress_is_apple_mpp(lists, user_agent, addr
     assert Classifier(lists).classify(user_agent, address) == "apple_mpp"
 
 
-@pytest.mark.parametrize(
-    "user_agent", [BARE, NETWORKING_EXTENSION], ids=["bare", "networking-extension"]
-)
+@pytest.mark.parametrize("user_agent", [BARE, NETWORKING_EXTENSION], ids=["bare", "networking-extension"])
 def test_apple_user_agent_from_elsewhere_is_bot(lists, user_agent):
     """With Apple's list configured, Apple's fetcher UA from any other address is a bot."""
     assert Classifier(lists).classify(user_agent, ELSEWHERE) == "bot"
@@ -229,9 +223,7 @@ def test_browser_on_apple_egress_is_human(lists):
     assert Classifier(lists).classify(SAFARI, APPLE_V4) == "human"
 
 
-@pytest.mark.parametrize(
-    "address", [SCANNER_V4, SCANNER_MAPPED, SCANNER_V6], ids=["v4", "v4-mapped", "v6"]
-)
+@pytest.mark.parametrize("address", [SCANNER_V4, SCANNER_MAPPED, SCANNER_V6], ids=["v4", "v4-mapped", "v6"])
 def test_browser_from_scanner_network_is_scanner(lists, address):
     """An ordinary browser UA from a listed scanner network is a scanner."""
     assert Classifier(lists).classify(CHROME, address) == "scanner"

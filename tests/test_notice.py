@@ -163,18 +163,14 @@ def test_html_escapes_public_task_reference():
 
 
 @pytest.mark.parametrize("fmt", FORMATS, ids=FORMATS)
-@pytest.mark.parametrize(
-    ("lang", "pattern"), [("en", r"countr"), ("nl", r"\bland(en)?\b")], ids=LANGUAGES
-)
+@pytest.mark.parametrize(("lang", "pattern"), [("en", r"countr"), ("nl", r"\bland(en)?\b")], ids=LANGUAGES)
 def test_regions_none_omits_country_wording(lang, pattern, fmt):
     """With privacy.regions 'none' the notice says nothing about countries."""
     text = render_notice(config(privacy_regions="none"), lang, fmt)
     assert not re.search(pattern, text, re.IGNORECASE)
 
 
-@pytest.mark.parametrize(
-    ("lang", "pattern"), [("en", r"countr"), ("nl", r"\bland(en)?\b")], ids=LANGUAGES
-)
+@pytest.mark.parametrize(("lang", "pattern"), [("en", r"countr"), ("nl", r"\bland(en)?\b")], ids=LANGUAGES)
 def test_regions_country_mentions_country(lang, pattern):
     """With privacy.regions 'country' the notice says the country is measured."""
     assert re.search(pattern, render_notice(config(privacy_regions="country"), lang))

@@ -18,6 +18,4 @@ def open_store(config: Config) -> Store:
     retention = config.privacy.retention_days * 86400
     if config.store.url:
         return RedisStore(config.store.url, keys, retention)
-    return EmbeddedStore(
-        config.data_dir, keys, retention, config.store.persist_interval_ms / 1000
-    ).open()
+    return EmbeddedStore(config.data_dir, keys, retention, config.store.persist_interval_ms / 1000).open()

@@ -34,9 +34,7 @@ class Store(Protocol):
 
     async def list_campaigns(self) -> list[Campaign]: ...
 
-    async def update_campaign(
-        self, campaign_id: str, changes: dict[str, Any]
-    ) -> Campaign | None: ...
+    async def update_campaign(self, campaign_id: str, changes: dict[str, Any]) -> Campaign | None: ...
 
     async def delete_campaign(self, campaign_id: str) -> bool:
         """Erase every key of the campaign. False when it did not exist."""
@@ -50,15 +48,11 @@ class Store(Protocol):
         """Write a batch; hits of deleted or paused campaigns are dropped. Returns events written."""
         ...
 
-    async def read_counters(
-        self, campaign_id: str, days: Sequence[str]
-    ) -> dict[str, dict[str, int]]:
+    async def read_counters(self, campaign_id: str, days: Sequence[str]) -> dict[str, dict[str, int]]:
         """day -> field -> count for the given UTC days (missing days are left out)."""
         ...
 
-    async def count_unique(
-        self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]
-    ) -> list[float]:
+    async def count_unique(self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]) -> list[float]:
         """The estimated cardinality of the union of each group of sketches, in one round trip."""
         ...
 

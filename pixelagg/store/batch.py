@@ -60,9 +60,7 @@ class CampaignBatch:
 
     counters: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     """day -> field -> increment"""
-    sketches: dict[tuple[str, str, str], set[bytes]] = field(
-        default_factory=lambda: defaultdict(set)
-    )
+    sketches: dict[tuple[str, str, str], set[bytes]] = field(default_factory=lambda: defaultdict(set))
     """(kind, day, dimension) -> elements"""
     events: int = 0
 

@@ -111,9 +111,7 @@ class EmbeddedStore:
         try:
             self.data_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreError(
-                f"Cannot create the data dir {str(self.data_dir)!r}: {exc.strerror}."
-            ) from None
+            raise StoreError(f"Cannot create the data dir {str(self.data_dir)!r}: {exc.strerror}.") from None
         lock = open(self.data_dir / LOCK_NAME, "a+")  # noqa: SIM115 - held open while the store is open
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -135,9 +133,7 @@ class EmbeddedStore:
         now = time.time()
         with db:
             db.execute("DELETE FROM keys WHERE expires_at <= ?", (now,))
-        for key, kind, value, expires_at in db.execute(
-            "SELECT key, kind, value, expires_at FROM keys"
-        ):
+        for key, kind, value, expires_at in db.execute("SELECT key, kind, value, expires_at FROM keys"):
             self._data[key] = _Entry.decode(kind, value, expires_at)
         self._db = db
         return self
@@ -150,9 +146,7 @@ class EmbeddedStore:
     async def _persist_loop(self) -> None:
         while True:
             await asyncio.sleep(self.persist_interval)
-            with contextlib.suppress(
-                Exception
-            ):  # a full disk must not stop counting; retried next tick
+            with contextlib.suppress(Exception):  # a full disk must not stop counting; retried next tick
                 await self.persist()
 
     async def persist(self) -> None:
@@ -332,9 +326,7 @@ class EmbeddedStore:
 
     # reads
 
-    async def read_counters(
-        self, campaign_id: str, days: Sequence[str]
-    ) -> dict[str, dict[str, int]]:
+    async def read_counters(self, campaign_id: str, days: Sequence[str]) -> dict[str, dict[str, int]]:
         out = {}
         for day in days:
             entry = self._get(self.keys.day(campaign_id, day))
@@ -342,15 +334,11 @@ class EmbeddedStore:
                 out[day] = {k: int(v) for k, v in entry.value.items()}
         return out
 
-    async def count_unique(
-        self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]
-    ) -> list[float]:
+    async def count_unique(self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]) -> list[float]:
         counts = []
         for group in groups:
             sketches = [
-                e.value
-                for ref in group
-                if (e := self._get(self.keys.sketch(campaign_id, *ref))) is not None
+                e.value for ref in group if (e := self._get(self.keys.sketch(campaign_id, *ref))) is not None
             ]
             if not sketches:
                 counts.append(0.0)
@@ -362,9 +350,7 @@ class EmbeddedStore:
 
     # keyspace
 
-    async def scan(
-        self, match: str | None = None, *, binary: bool = True
-    ) -> AsyncIterator[KeyInfo]:
+    async def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:
         now = time.time()
         pattern = match or self.keys.all_pattern()
         for key in list(self._data):

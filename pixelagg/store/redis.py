@@ -32,8 +32,7 @@ _PFADD_CHUNK = 500
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 0.5
 
-_WRITE = (
-    """
+_WRITE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('HGET', KEYS[1], 'paused') == '1' then return -2 end
 local seq = tonumber(ARGV[4])
@@ -68,7 +67,6 @@ end
 for k = 1, #KEYS do redis.call('EXPIRE', KEYS[k], ttl) end
 return 1
 """.replace("PFADD_CHUNK", str(_PFADD_CHUNK)).replace("ELEMENT", str(ELEMENT_BYTES))
-)
 
 _FIRST_HIT = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
