@@ -13,7 +13,6 @@ Shutdown drains the queue.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import time
@@ -22,6 +21,7 @@ from dataclasses import dataclass
 from .exceptions import StoreError
 from .metrics import Metrics
 from .store import Batch, Store
+from .tasks import stop_task
 
 __all__ = ["Aggregator"]
 
@@ -159,11 +159,8 @@ class Aggregator:
 
     async def drain(self, timeout: float = 10.0) -> bool:
         """Stop the loop and write everything, retrying until `timeout`. True when all was written."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         deadline = time.monotonic() + timeout
         while True:
             self._retry_at = 0.0

@@ -9,7 +9,6 @@ window, shared by all processes through the store, and forgotten when its window
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import OrderedDict
@@ -18,6 +17,7 @@ from .campaign import Campaign
 from .exceptions import StoreError
 from .privacy import SALT_GRACE_SECONDS, Salt
 from .store import Store
+from .tasks import stop_task
 
 __all__ = ["CampaignCache"]
 
@@ -54,11 +54,8 @@ class CampaignCache:
             self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def _run(self) -> None:
         while True:

@@ -47,9 +47,13 @@ _BOUNDS = {
     "properties": {k: {"type": "integer", "minimum": 0} for k in ("estimate", "low", "high")},
 }
 _NULLABLE_STR = {"type": "string", "nullable": True}
+# Python's str.strip() also removes \x1c-\x1f and \x85, which JSON Schema's (ECMA) \s does not.
+_NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+
+
 _CAMPAIGN_BODY = {
     # The name is stripped, so it needs one character that is not white space.
-    "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+    "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": _NOT_BLANK},
     "recipients": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000, "nullable": True},
     "legal_basis": {"type": "string", "enum": list(LEGAL_BASES)},
     "legal_reference": {"type": "string", "maxLength": 500, "nullable": True},
@@ -89,7 +93,7 @@ def _schemas() -> dict[str, Any]:
                 {"properties": {"legal_basis": {"not": {"enum": ["public_task"]}}}},
                 {
                     "required": ["legal_reference"],
-                    "properties": {"legal_reference": {"type": "string", "pattern": r"\S"}},
+                    "properties": {"legal_reference": {"type": "string", "pattern": _NOT_BLANK}},
                 },
             ],
         },

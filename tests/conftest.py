@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from pixelagg.app import create_app
 from pixelagg.config import Config, load
+from pixelagg.store import open_store
 from tests import valkey as vk
 
 TOKEN = "test-admin-token-0123456789abcdef"
@@ -100,6 +101,16 @@ def env(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> dict
 @pytest.fixture
 def config(env: dict[str, str]) -> Config:
     return load(environ=env)
+
+
+@pytest.fixture
+async def store(config: Config) -> Any:
+    """The configured store, opened for one (anyio) test and closed after it."""
+    opened = open_store(config)
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 class AppClient(TestClient):

@@ -36,15 +36,6 @@ PATTERNS = {
 }
 
 
-@pytest.fixture
-async def store(config):
-    s = open_store(config)
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
 async def _seed(store, name="Spring newsletter", **fields) -> Campaign:
     """A campaign with a salt and three opens: one key of every pattern."""
     campaign = Campaign(id=new_campaign_id(), name=name, created_at=time.time(), **fields)

@@ -47,19 +47,27 @@ def test_lost_shard_is_survived(serve, cluster, tmp_path):
         campaign = server.create(http)
         meta_key = f"{server.env['PIXELAGG_STORE_KEY_PREFIX']}:{{c:{campaign['id']}}}:meta"
         node = cluster.node_for_key(meta_key)
-        with Stream(server.url, campaign["id"]) as stream:
-            wait_for(lambda: stream.counted > 200)
-            node.stop()
-            during = stream.counted
-            ready = wait_for(
-                lambda: (r := http.get(server.url + "/readyz")).status_code == 503 and r, timeout=10
-            )
-            assert ready, "readyz reports the degraded store"
-            assert ready.json()["writes"] == "retrying"
-            time.sleep(1.5)
-            assert stream.counted > during + 100, "pixels were answered while the shard was down"
-            cluster.restart_node(cluster.nodes.index(node))
-            time.sleep(0.5)
+        try:
+            with Stream(server.url, campaign["id"]) as stream:
+                wait_for(lambda: stream.counted > 200)
+                node.stop()
+                during = stream.counted
+                ready = wait_for(
+                    lambda: (
+                        (r := http.get(server.url + "/readyz")).status_code == 503
+                        and r.json()["writes"] == "retrying"
+                        and r
+                    ),
+                    timeout=10,
+                )
+                assert ready, "readyz reports the degraded store and the waiting writes"
+                time.sleep(1.5)
+                assert stream.counted > during + 100, "pixels were answered while the shard was down"
+                cluster.restart_node(cluster.nodes.index(node))
+                time.sleep(0.5)
+        finally:  # the cluster is shared by the session: leave it whole
+            if not node.is_running():
+                cluster.restart_node(cluster.nodes.index(node))
         sent = stream.counted
         assert stream.slowest < 1.0
         report = wait_for(

@@ -27,15 +27,6 @@ def store_kind(request):
     return request.param
 
 
-@pytest.fixture
-async def store(config):
-    s = open_store(config)
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
 async def _campaign(store, **fields) -> Campaign:
     campaign = Campaign(id=new_campaign_id(), name="c", created_at=time.time(), **fields)
     await store.create_campaign(campaign)

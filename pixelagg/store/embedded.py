@@ -27,6 +27,7 @@ from ..campaign import Campaign
 from ..exceptions import StoreError
 from ..keys import KeyInfo, Keyspace
 from ..privacy import Salt, new_salt, salt_window
+from ..tasks import stop_task
 from .base import SketchRef
 from .batch import Batch
 
@@ -173,11 +174,8 @@ class EmbeddedStore:
             self._db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)", rows)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._db is not None:
             await self.persist()
             self._db.close()

@@ -9,6 +9,7 @@ all of a batch's calls go in one pipeline: one round trip per flush.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,6 +32,7 @@ __all__ = ["RedisStore"]
 _PFADD_CHUNK = 500
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 0.5
+CLOSE_TIMEOUT = 5.0
 
 _WRITE = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
@@ -152,7 +154,9 @@ class RedisStore:
         await self._call(self.redis.ping())
 
     async def close(self) -> None:
-        await self.redis.aclose()
+        # Never let a dead node hold up a shutdown.
+        with contextlib.suppress(TimeoutError, RedisError, OSError):
+            await asyncio.wait_for(self.redis.aclose(), CLOSE_TIMEOUT)
 
     # campaigns
 
