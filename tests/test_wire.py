@@ -66,6 +66,6 @@ def test_raw_values_never_reach_pfadd(monitored, tmp_path, client_for):
 
 
 def _monitor_repr(data: bytes) -> str:
-    """An argument as MONITOR prints it (Redis's sdscatrepr), without the quotes."""
-    escapes = {0x5C: "\\\\", 0x22: '\\"', 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x07: "\\a", 0x08: "\\b"}
+    """An argument as redis-py's monitor gives it: Redis's sdscatrepr escapes, quotes unescaped."""
+    escapes = {0x5C: "\\\\", 0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t", 0x07: "\\a", 0x08: "\\b"}
     return "".join(escapes.get(b) or (chr(b) if 0x20 <= b < 0x7F else f"\\x{b:02x}") for b in data)
