@@ -74,11 +74,23 @@ def campaign_view(campaign: Campaign, base_url: str) -> dict[str, Any]:
     return view
 
 
+def _not_found(campaign_id: str) -> NotFound:
+    return NotFound(f"No campaign with id {campaign_id[:40]!r}.")
+
+
 async def _existing(store: Store, campaign_id: str) -> Campaign:
     campaign = await store.get_campaign(campaign_id) if is_campaign_id(campaign_id) else None
     if campaign is None:
-        raise NotFound(f"No campaign with id {campaign_id[:40]!r}.")
+        raise _not_found(campaign_id)
     return campaign
+
+
+async def _update(store: Store, campaign_id: str, changes: dict[str, Any]) -> Campaign:
+    """Apply changes to an existing campaign; the store refuses (None) when it is gone."""
+    updated = await store.update_campaign(campaign_id, changes) if is_campaign_id(campaign_id) else None
+    if updated is None:
+        raise _not_found(campaign_id)
+    return updated
 
 
 async def create_campaign(store: Store, config: Config, body: Any) -> Campaign:
@@ -102,23 +114,16 @@ async def update_campaign(store: Store, campaign_id: str, body: Any) -> Campaign
     changes = validate_changes(body, creating=False)
     current = await _existing(store, campaign_id)
     check_legal_reference(current.with_changes(changes))
-    updated = await store.update_campaign(campaign_id, changes)
-    if updated is None:
-        raise NotFound(f"No campaign with id {campaign_id[:40]!r}.")
-    return updated
+    return await _update(store, campaign_id, changes)
 
 
 async def set_paused(store: Store, campaign_id: str, paused: bool) -> Campaign:
-    await _existing(store, campaign_id)
-    updated = await store.update_campaign(campaign_id, {"paused": paused})
-    if updated is None:
-        raise NotFound(f"No campaign with id {campaign_id[:40]!r}.")
-    return updated
+    return await _update(store, campaign_id, {"paused": paused})
 
 
 async def delete_campaign(store: Store, campaign_id: str) -> None:
     if not is_campaign_id(campaign_id) or not await store.delete_campaign(campaign_id):
-        raise NotFound(f"No campaign with id {campaign_id[:40]!r}.")
+        raise _not_found(campaign_id)
 
 
 def _parse_date(name: str, value: str | None) -> date | None:

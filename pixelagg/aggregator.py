@@ -71,7 +71,7 @@ class Aggregator:
         if self.depth >= self.max_events:
             self.dropped += 1
             self.metrics.dropped.inc()
-            self.metrics.hit("dropped")
+            self.metrics.hits.labels("dropped").inc()
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.warning("buffer full (%d hits waiting): %d hits dropped so far", self.depth, self.dropped)
             return False

@@ -110,11 +110,10 @@ class CampaignCache:
 
     async def salt(self, campaign_id: str, now: float) -> Salt | None:
         """The salt of the current window, from memory or (once per window) from the store."""
-        salt = self._salts.get(campaign_id)
-        if salt is not None and now < salt.expires_at - SALT_GRACE_SECONDS:
-            return salt
+        salt = self.current_salt(campaign_id, now)
         if salt is not None:
-            del self._salts[campaign_id]  # its window is over: forget it here too
+            return salt
+        self._salts.pop(campaign_id, None)  # its window is over: forget it here too
         pending = self._inflight.get(campaign_id)
         if pending is not None:
             return await asyncio.shield(pending)

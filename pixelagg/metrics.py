@@ -58,12 +58,5 @@ class Metrics:
         for result in HIT_RESULTS:
             self.hits.labels(result)
 
-    def hit(self, result: str, class_: str | None = None, campaign_id: str | None = None) -> None:
-        self.hits.labels(result).inc()
-        if class_ is not None:
-            self.hits_by_class.labels(class_).inc()
-        if self.campaign_hits is not None and campaign_id is not None and result == "counted":
-            self.campaign_hits.labels(campaign_id).inc()
-
     def render(self) -> bytes:
         return generate_latest(self.registry)
