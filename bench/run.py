@@ -128,6 +128,26 @@ def free_port() -> int:
 
 # ---- processes -------------------------------------------------------------------------------
 
+CPUS: dict[str, set[int]] = {}
+"""role ("server" or "client") -> the CPUs its processes may run on; empty when not pinned."""
+
+
+def plan_cpus(pin: bool) -> dict[str, set[int]]:
+    """With --pin: the server under test gets the last CPU to itself; load generators and
+    valkey-server share the others, as they would run on other machines in production."""
+    available = sorted(os.sched_getaffinity(0))
+    if not pin or len(available) < 2:
+        return {}
+    return {"server": {available[-1]}, "client": set(available[:-1])}
+
+
+def pin(role: str) -> Any:
+    """A preexec_fn that restricts the child (and its children) to the role's CPUs."""
+    cpus = CPUS.get(role)
+    if not cpus:
+        return None
+    return lambda: os.sched_setaffinity(0, cpus)
+
 
 class Procs:
     """Every subprocess started here; each runs in its own session and is stopped by its id."""
@@ -136,11 +156,17 @@ class Procs:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(
-        self, argv: list[str], log_path: Path, env: dict[str, str] | None = None
+        self, argv: list[str], log_path: Path, env: dict[str, str] | None = None, role: str = "client"
     ) -> subprocess.Popen[bytes]:
         out = open(log_path, "wb")  # noqa: SIM115 - closed with the process
         p = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+            argv,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
+            preexec_fn=pin(role),
         )
         out.close()
         self.procs.append(p)
@@ -289,7 +315,9 @@ def run_wrk(url: str, args: argparse.Namespace, duration: float, script: Path) -
         str(script),
         url,
     ]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60)
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=duration + 60, preexec_fn=pin("client")
+    )
     line = next((ln for ln in out.stdout.splitlines() if ln.startswith("BENCHJSON ")), None)
     if out.returncode != 0 or line is None:
         raise RuntimeError(f"wrk failed ({out.returncode}):\n{out.stdout}\n{out.stderr}")
@@ -327,7 +355,9 @@ def run_loadgen(
         cmd += ["--rate", f"{rate:.3f}", "--timer", args.timer]
     else:
         cmd += ["--procs", str(args.threads)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + warmup + 120)
+    out = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=duration + warmup + 120, preexec_fn=pin("client")
+    )
     if out.returncode != 0:
         raise RuntimeError(f"loadgen failed ({out.returncode}):\n{out.stderr}")
     r: dict[str, Any] = json.loads(out.stdout)
@@ -480,7 +510,7 @@ def measure(
                 "--log-level",
                 "warning",
             ]
-            server = procs.start(argv, log_path, env)
+            server = procs.start(argv, log_path, env, role="server")
             wait_http(f"{base}/p/warm.gif", server, log_path)
             url = f"{base}/p/bench.gif"
         else:
@@ -493,7 +523,6 @@ def measure(
                     "PIXELAGG_ADMIN_TOKEN": token,
                     "PIXELAGG_SERVER_ACCESS_LOG": "false",
                     "PIXELAGG_SERVER_WORKERS": "1",
-                    "PIXELAGG_SERVER_IMPLEMENTATION": "uvicorn",
                 }
             )
             if setup == "redis":
@@ -534,7 +563,10 @@ def measure(
                     "redis_version"
                 )
             server = procs.start(
-                [str(Path(sys.executable).parent / "pixelagg"), "serve", "--port", str(port)], log_path, env
+                [str(Path(sys.executable).parent / "pixelagg"), "serve", "--port", str(port)],
+                log_path,
+                env,
+                role="server",
             )
             wait_http(f"{base}/", server, log_path)
             px = Pixelagg(base, token)
@@ -802,6 +834,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="S",
         help="before each setup, wait up to S s for the machine to be idle (shared machines)",
     )
+    p.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="give the server under test a CPU of its own; generators and valkey share the rest (on)",
+    )
     p.add_argument("--stats-samples", type=int, default=20)
     p.add_argument("--json", metavar="PATH", help="also write all results to this JSON file")
     args = p.parse_args(argv)
@@ -827,11 +865,14 @@ def main(argv: list[str] | None = None) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="pixelagg-bench-"))
     script = tmp / "pixel.lua"
     script.write_text(WRK_SCRIPT.replace("@UA@", args.user_agent).replace("@XFF@", args.xff))
+    CPUS.update(plan_cpus(args.pin))
     procs = Procs()
     results: list[dict[str, Any]] = []
     base_rps = None
     half = args.half_rate
     log(f"load generator: {'wrk' if args.use_wrk else 'bench/loadgen.py'}; work dir {tmp}")
+    if CPUS:
+        log(f"CPUs: server {sorted(CPUS['server'])}, load generators and valkey {sorted(CPUS['client'])}")
     try:
         for setup in [s for s in SETUPS if s in args.setups]:
             if args.wait_idle > 0:

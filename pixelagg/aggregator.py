@@ -50,6 +50,7 @@ class Aggregator:
         self._current = Batch()
         self._current_events = 0
         self._queue: list[_Queued] = []
+        self._queued_events = 0
         self._retry_at = 0.0
         self._backoff = flush_interval
         self._task: asyncio.Task[None] | None = None
@@ -60,7 +61,7 @@ class Aggregator:
     @property
     def depth(self) -> int:
         """Hits accepted but not yet written."""
-        return self._current_events + sum(q.events for q in self._queue)
+        return self._current_events + self._queued_events
 
     @property
     def healthy(self) -> bool:
@@ -68,10 +69,10 @@ class Aggregator:
         return self.last_error is None
 
     def _admit(self) -> bool:
-        if self.depth >= self.max_events:
+        if self._current_events + self._queued_events >= self.max_events:
             self.dropped += 1
             self.metrics.dropped.inc()
-            self.metrics.hits.labels("dropped").inc()
+            self.metrics.hits.counts["dropped"] += 1
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.warning("buffer full (%d hits waiting): %d hits dropped so far", self.depth, self.dropped)
             return False
@@ -115,6 +116,7 @@ class Aggregator:
             self._seq += 1
             self._current.writer, self._current.seq = self.writer, self._seq
             self._queue.append(_Queued(self._current, self._current_events))
+        self._queued_events += self._current_events
         self._current = Batch()
         self._current_events = 0
 
@@ -138,7 +140,7 @@ class Aggregator:
                     return False
                 finally:
                     self.metrics.round_trips.inc(self.store.round_trips - before)
-                self._queue.pop(0)
+                self._queued_events -= self._queue.pop(0).events
                 self.metrics.write_batches.labels("written").inc()
             if self.last_error is not None:
                 log.info("store writes recovered; waiting hits written")

@@ -103,7 +103,7 @@ def _from_trusted_proxy(request: Request) -> bool:
         peer = ipaddress.ip_address(request.client.host if request.client else "")
     except ValueError:
         return False
-    return any(peer.version == n.version and peer in n for n in _service(request).trusted)
+    return peer in _service(request).trusted
 
 
 def _is_https(request: Request) -> bool:

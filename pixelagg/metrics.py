@@ -1,13 +1,25 @@
 """Prometheus metrics. Labels are closed sets (results, classes, routes): never request data.
 
 Per-campaign labels exist only when `metrics.campaign_labels` is on, to bound cardinality.
+
+The per-request metrics (hits, classes, request latency) are plain integers on the hot path,
+read by prometheus_client at scrape time through a custom collector: its own Counter and
+Histogram take a lock per update, which cost the pixel about 2 µs of its ~10 µs. Everything
+runs on the event loop's thread, so plain integers are safe.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import bisect
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 
-__all__ = ["HIT_RESULTS", "Metrics"]
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
+
+__all__ = ["HIT_RESULTS", "LATENCY_BUCKETS", "Metrics", "Tally", "Timings"]
 
 HIT_RESULTS = (
     "counted",
@@ -19,6 +31,52 @@ HIT_RESULTS = (
     "error",
 )
 
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
+
+
+class Tally(Collector):
+    """A counter with one label, as a dict of integers: `tally.counts[value] += 1`."""
+
+    def __init__(self, name: str, documentation: str, label: str, values: Iterable[str] = ()) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.label = label
+        self.counts: defaultdict[str, int] = defaultdict(int, dict.fromkeys(values, 0))
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(self.name, self.documentation, labels=[self.label])
+        for value, count in list(self.counts.items()):
+            family.add_metric([value], count)
+        yield family
+
+
+class Timings(Collector):
+    """A latency histogram with one label (the route), as lists of integers."""
+
+    def __init__(self, name: str, documentation: str, buckets: Sequence[float]) -> None:
+        self.name = name
+        self.documentation = documentation
+        self.bounds = tuple(buckets)
+        self._counts: dict[str, list[int]] = {}
+        self._sums: defaultdict[str, float] = defaultdict(float)
+
+    def observe(self, route: str, seconds: float) -> None:
+        counts = self._counts.get(route)
+        if counts is None:
+            counts = self._counts[route] = [0] * (len(self.bounds) + 1)
+        counts[bisect.bisect_left(self.bounds, seconds)] += 1  # bounds are inclusive (le)
+        self._sums[route] += seconds
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(self.name, self.documentation, labels=["route"])
+        for route, counts in list(self._counts.items()):
+            cumulative, total = [], 0
+            for bound, count in zip([*map(floatToGoString, self.bounds), "+Inf"], counts, strict=True):
+                total += count
+                cumulative.append((bound, total))
+            family.add_metric([route], cumulative, sum_value=self._sums[route])
+        yield family
+
 
 class Metrics:
     """One registry per app, so several apps in one process (tests) do not collide."""
@@ -27,15 +85,17 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self.campaign_labels = campaign_labels
         r = self.registry
-        self.hits = Counter("pixelagg_hits", "Pixel requests by result.", ["result"], registry=r)
-        self.hits_by_class = Counter(
-            "pixelagg_hits_by_class", "Counted opens by class.", ["class"], registry=r
-        )
+        self.hits = Tally("pixelagg_hits", "Pixel requests by result.", "result", HIT_RESULTS)
+        self.hits_by_class = Tally("pixelagg_hits_by_class", "Counted opens by class.", "class")
         self.campaign_hits = (
-            Counter("pixelagg_campaign_hits", "Counted opens by campaign.", ["campaign"], registry=r)
+            Tally("pixelagg_campaign_hits", "Counted opens by campaign.", "campaign")
             if campaign_labels
             else None
         )
+        self.latency = Timings("pixelagg_request_seconds", "Request latency by route.", LATENCY_BUCKETS)
+        for collector in (self.hits, self.hits_by_class, self.campaign_hits, self.latency):
+            if collector is not None:
+                r.register(collector)
         self.write_batches = Counter(
             "pixelagg_write_batches",
             "Batches written to the store, by outcome.",
@@ -48,15 +108,6 @@ class Metrics:
         )
         self.buffer_depth = Gauge("pixelagg_buffer_events", "Hits waiting to be written.", registry=r)
         self.round_trips = Counter("pixelagg_store_round_trips", "Round trips to the store.", registry=r)
-        self.latency = Histogram(
-            "pixelagg_request_seconds",
-            "Request latency by route.",
-            ["route"],
-            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            registry=r,
-        )
-        for result in HIT_RESULTS:
-            self.hits.labels(result)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

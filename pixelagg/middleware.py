@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -83,15 +83,11 @@ class RequestLog:
     def __init__(self, metrics: Metrics | None = None, enabled: bool = True) -> None:
         self.metrics = metrics
         self.enabled = enabled
-        self._latency: dict[str, Any] = {}
 
     def done(self, method: str, route: str, status: int, start: float) -> None:
         elapsed = time.perf_counter() - start
         if self.metrics is not None:
-            child = self._latency.get(route)
-            if child is None:
-                child = self._latency[route] = self.metrics.latency.labels(route)
-            child.observe(elapsed)
+            self.metrics.latency.observe(route, elapsed)
         if self.enabled:
             log.info("%s %s %d %.1fms", method, route, status, elapsed * 1000)
 

@@ -66,8 +66,10 @@ class Pixel:
         ]
         self._response = {r: [*base, (b"x-pixelagg", r.replace("_", "-").encode())] for r in HIT_RESULTS}
         metrics = service.metrics
-        self._hits = {r: metrics.hits.labels(r) for r in HIT_RESULTS}
-        self._classes = {c: metrics.hits_by_class.labels(c) for c in CLASSES}
+        self._hits = metrics.hits.counts
+        self._classes = metrics.hits_by_class.counts
+        for class_ in CLASSES:  # every class is shown, from zero
+            self._classes.setdefault(class_, 0)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
@@ -76,7 +78,7 @@ class Pixel:
             log.error("pixel: %s while counting a hit", type(exc).__name__)
             reason = "error"
         if reason != "dropped":  # the aggregator counted drops already
-            self._hits[reason].inc()
+            self._hits[reason] += 1
         await send({"type": "http.response.start", "status": 200, "headers": self._response[reason]})
         await send({"type": "http.response.body", "body": GIF})
 
@@ -105,20 +107,20 @@ class Pixel:
         ):
             return "declined" if service.aggregator.add_declined(campaign_id, now) else "dropped"
         client = scope.get("client")
-        address = client_address(
+        found = client_address(
             client[0] if client else None, headers.get(b"x-forwarded-for"), service.trusted
         )
-        address_text = str(address) if address else ""
+        address, address_text = found if found is not None else (None, "")
         user_agent = headers.get(b"user-agent", "")
         class_ = service.classifier.classify(user_agent, address)
         region = PROXY_REGION if class_ in PROXY_CLASSES else bucket_region(address_text, self.regions)
         salt = cache.current_salt(campaign_id, now) or await cache.salt(campaign_id, now)
         element = None
         if salt is not None:
-            element = visitor_key(salt.key, address_text, user_agent, campaign_id)
+            element = visitor_key(salt, address_text, user_agent, campaign_id)
         if not service.aggregator.add_open(campaign_id, now, class_, region, element):
             return "dropped"
-        self._classes[class_].inc()
+        self._classes[class_] += 1
         if service.metrics.campaign_hits is not None:
-            service.metrics.campaign_hits.labels(campaign_id).inc()
+            service.metrics.campaign_hits.counts[campaign_id] += 1
         return "counted"

@@ -11,8 +11,9 @@ import hashlib
 import ipaddress
 import secrets
 import socket
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
 import iptocc
 
@@ -21,8 +22,10 @@ __all__ = [
     "SALT_BYTES",
     "SALT_GRACE_SECONDS",
     "Address",
+    "Client",
     "Network",
     "Salt",
+    "TrustedProxies",
     "bucket_region",
     "client_address",
     "new_salt",
@@ -50,6 +53,12 @@ class Salt:
     window: int
     key: bytes
     expires_at: float
+    hasher: Any = field(init=False, compare=False)
+    """BLAKE2b already keyed with `key`: copying it skips hashing the key block on every hit.
+    It lives exactly as long as this object, so the key dies with it."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "hasher", hashlib.blake2b(key=self.key, digest_size=ELEMENT_BYTES))
 
     def __repr__(self) -> str:
         return f"Salt(window={self.window}, expires_at={self.expires_at})"
@@ -67,25 +76,37 @@ def salt_window(first_hit: float, now: float, window_seconds: int) -> tuple[int,
     return index, expires_at
 
 
-def visitor_key(salt: bytes, address: str, user_agent: str, campaign_id: str) -> bytes:
-    """The element counted for unique opens: a keyed BLAKE2b of address, user agent and campaign."""
-    h = hashlib.blake2b(key=salt, digest_size=ELEMENT_BYTES)
-    h.update(address.encode("ascii"))
-    h.update(b"\x00")
-    h.update(user_agent.encode("utf-8", "surrogateescape"))
-    h.update(b"\x00")
-    h.update(campaign_id.encode("ascii"))
+def visitor_key(salt: Salt | bytes, address: str, user_agent: str, campaign_id: str) -> bytes:
+    """The element counted for unique opens: BLAKE2b-128 keyed with the salt, over address,
+    user agent and campaign id joined by NUL bytes."""
+    h = salt.hasher.copy() if isinstance(salt, Salt) else hashlib.blake2b(key=salt, digest_size=ELEMENT_BYTES)
+    h.update(
+        b"%s\x00%s\x00%s"
+        % (
+            address.encode("ascii"),
+            user_agent.encode("utf-8", "surrogateescape"),
+            campaign_id.encode("ascii"),
+        )
+    )
     return h.digest()
 
 
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"
 
 
-def _parse_address(text: str) -> Address | None:
+class Client(NamedTuple):
+    """A request's client address, and its canonical text (what is hashed and looked up)."""
+
+    address: Address
+    text: str
+
+
+def _parse_client(text: str) -> Client | None:
     """Parse an address (with an optional port), strictly, in C (inet_pton) for speed."""
     text = text.strip()
     try:
-        return ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text))
+        # inet_pton accepts only canonical dotted quads (no leading zeros): the text is canonical
+        return Client(ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, text)), text)
     except (OSError, ValueError):  # ValueError: an embedded NUL
         pass
     if text.startswith("[") and "]" in text:  # [v6]:port
@@ -97,11 +118,14 @@ def _parse_address(text: str) -> Address | None:
             packed = socket.inet_pton(family, text)
         except (OSError, ValueError):  # ValueError: an embedded NUL
             continue
+        address: Address
         if len(packed) == 4:
-            return ipaddress.IPv4Address(packed)
-        if packed.startswith(_MAPPED_PREFIX):
-            return ipaddress.IPv4Address(packed[12:])
-        return ipaddress.IPv6Address(packed)
+            address = ipaddress.IPv4Address(packed)
+        elif packed.startswith(_MAPPED_PREFIX):
+            address = ipaddress.IPv4Address(packed[12:])
+        else:
+            address = ipaddress.IPv6Address(packed)
+        return Client(address, str(address))
     return None
 
 
@@ -110,35 +134,58 @@ def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
     return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
 
 
-def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]) -> Address | None:
+class TrustedProxies:
+    """The networks whose X-Forwarded-For header is believed, as masks for a fast membership test."""
+
+    __slots__ = ("_masks", "networks")
+
+    def __init__(self, networks: Iterable[Network]) -> None:
+        self.networks = tuple(networks)
+        self._masks: dict[int, tuple[tuple[int, int], ...]] = {
+            version: tuple(
+                (int(n.network_address), int(n.netmask)) for n in self.networks if n.version == version
+            )
+            for version in (4, 6)
+        }
+
+    def __contains__(self, address: Address) -> bool:
+        value = int(address)
+        for network, mask in self._masks[address.version]:  # noqa: SIM110 - any() is 2x slower
+            if value & mask == network:
+                return True
+        return False
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: TrustedProxies | Sequence[Network]
+) -> Client | None:
     """The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy.
 
     The header is read right to left and the first address that is not itself a trusted proxy
     wins, as uvicorn's proxy-headers middleware does. Anything unparsable gives None.
     """
-    address, peer_trusted = _parse_peer(peer, tuple(trusted)) if peer else (None, False)
-    if address is None or not forwarded_for or not peer_trusted:
-        return address
-    hops = [h for h in forwarded_for.split(",") if h.strip()]
-    for hop in reversed(hops):
-        hop_address = _parse_address(hop)
-        if hop_address is None:
+    if not isinstance(trusted, TrustedProxies):
+        trusted = TrustedProxies(trusted)
+    client, peer_trusted = _parse_peer(peer, trusted) if peer else (None, False)
+    if client is None or not forwarded_for or not peer_trusted:
+        return client
+    for hop in reversed(forwarded_for.split(",")):
+        if not hop or hop.isspace():
+            continue
+        hop_client = _parse_client(hop)
+        if hop_client is None:
             return None
-        if not _is_trusted(hop_address, trusted):
-            return hop_address
-        address = hop_address
-    return address
+        if hop_client.address not in trusted:
+            return hop_client
+        client = hop_client
+    return client
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_peer(peer: str, trusted: tuple[Network, ...]) -> tuple[Address | None, bool]:
+def _parse_peer(peer: str, trusted: TrustedProxies) -> tuple[Client | None, bool]:
     """Socket peers repeat (they are mostly the proxies): parse and judge each once."""
-    address = _parse_address(peer)
-    return address, address is not None and _is_trusted(address, trusted)
-
-
-def _is_trusted(address: Address, trusted: Sequence[Network]) -> bool:
-    return any(address.version == n.version and address in n for n in trusted)
+    client = _parse_client(peer)
+    return client, client is not None and client.address in trusted
 
 
 def bucket_region(address: Address | str | None, mode: str = "country") -> str:

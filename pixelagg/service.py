@@ -13,7 +13,7 @@ from .classify import Classifier
 from .config import Config
 from .exceptions import StoreError
 from .metrics import Metrics
-from .privacy import Network, parse_networks
+from .privacy import TrustedProxies, parse_networks
 from .store import Store, open_store
 from .tokens import admin_token
 
@@ -30,7 +30,7 @@ class Service:
     aggregator: Aggregator
     cache: CampaignCache
     classifier: Classifier
-    trusted: tuple[Network, ...]
+    trusted: TrustedProxies
     admin_token: str
     read_tokens: tuple[str, ...] = field(default=())
 
@@ -58,7 +58,7 @@ class Service:
                 config.store.campaign_refresh_seconds,
             ),
             classifier=Classifier(lists, config.classify.cache_size),
-            trusted=parse_networks(config.server.trusted_proxies),
+            trusted=TrustedProxies(parse_networks(config.server.trusted_proxies)),
             admin_token=token,
             read_tokens=tuple(config.api.read_tokens),
         )

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from pixelagg.config import load
+from pixelagg.metrics import LATENCY_BUCKETS, Metrics
 from tests.conftest import make_env
 
 SENTINEL_IP = "198.51.100.201"
@@ -77,3 +78,28 @@ def test_metrics_can_be_disabled(tmp_path, client_for):
     """metrics.enabled false removes the endpoint."""
     client = client_for(load(environ=make_env(tmp_path, None, PIXELAGG_METRICS_ENABLED="false")))
     assert client.get("/metrics").status_code == 404
+
+
+def test_tally_exposes_its_counts():
+    """A Tally is exposed as a Prometheus counter with one label, zeros included."""
+    metrics = Metrics()
+    metrics.hits.counts["counted"] += 3
+    text = metrics.render().decode()
+    assert _value(text, "pixelagg_hits_total", result="counted") == 3
+    assert _value(text, "pixelagg_hits_total", result="paused") == 0
+
+
+@pytest.mark.parametrize(
+    ("seconds", "first_bucket"), [(0.0005, "0.0005"), (0.0006, "0.001"), (3.0, "+Inf")], ids=str
+)
+def test_timings_buckets_are_inclusive_and_cumulative(seconds, first_bucket):
+    """An observation lands in the first bucket whose bound it does not exceed, and every later one."""
+    metrics = Metrics()
+    metrics.latency.observe("/x", seconds)
+    text = metrics.render().decode()
+    buckets = re.findall(r'^pixelagg_request_seconds_bucket\{le="([^"]+)",route="/x"\} (\S+)$', text, re.M)
+    assert len(buckets) == len(LATENCY_BUCKETS) + 1
+    first = [le for le, _ in buckets].index(first_bucket)
+    assert [float(n) for _, n in buckets] == [0.0] * first + [1.0] * (len(buckets) - first)
+    assert _value(text, "pixelagg_request_seconds_sum", route="/x") == seconds
+    assert _value(text, "pixelagg_request_seconds_count", route="/x") == 1

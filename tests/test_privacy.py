@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pixelagg.privacy import (
     SALT_BYTES,
     SALT_GRACE_SECONDS,
     Salt,
+    TrustedProxies,
     bucket_region,
     client_address,
     new_salt,
@@ -71,7 +75,7 @@ def ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 )
 def test_client_address(peer, forwarded_for, trusted, expected):
     """The client is the peer, or the rightmost untrusted X-Forwarded-For hop of a trusted peer."""
-    assert client_address(peer, forwarded_for, trusted) == ip(expected)
+    assert client_address(peer, forwarded_for, trusted) == (ip(expected), str(ip(expected)))
 
 
 @pytest.mark.parametrize(
@@ -102,9 +106,10 @@ def test_unparsable_address_is_none(peer, forwarded_for):
 )
 def test_ipv4_mapped_ipv6_is_normalised(peer, forwarded_for, expected):
     """IPv4-mapped IPv6 addresses become IPv4, for trust checks and for the result."""
-    address = client_address(peer, forwarded_for, LOOPBACK)
+    address, text = client_address(peer, forwarded_for, LOOPBACK)
     assert address == ip(expected)
     assert address.version == 4
+    assert text == expected
 
 
 @pytest.mark.parametrize(
@@ -119,7 +124,38 @@ def test_ipv4_mapped_ipv6_is_normalised(peer, forwarded_for, expected):
 )
 def test_ports_are_stripped(peer, forwarded_for, expected):
     """Ports (and IPv6 brackets) are stripped from addresses."""
-    assert client_address(peer, forwarded_for, LOOPBACK) == ip(expected)
+    assert client_address(peer, forwarded_for, LOOPBACK) == (ip(expected), expected)
+
+
+@given(st.ip_addresses(), st.sampled_from(["", " ", ":8080"]))
+def test_client_text_is_the_canonical_form(address, suffix):
+    """The text that is hashed and looked up is the canonical form, however the address was written."""
+    written = address.exploded
+    if suffix == ":8080" and address.version == 6:
+        written = f"[{written}]"
+    found = client_address("127.0.0.1", written + suffix, LOOPBACK)
+    assert found is not None
+    mapped = address.ipv4_mapped if address.version == 6 else None
+    assert found.address == (mapped or address)
+    assert found.text == str(found.address)
+
+
+@pytest.mark.parametrize(
+    ("address", "trusted"),
+    [("127.0.0.1", True), ("127.0.0.2", False), ("::1", True), ("::2", False), ("10.9.8.7", False)],
+)
+def test_trusted_proxies_membership(address, trusted):
+    """Membership follows the networks' prefixes, per address family."""
+    assert (ip(address) in TrustedProxies(LOOPBACK)) is trusted
+
+
+def test_trusted_proxies_prefixes():
+    """A /8 trusts all of its addresses and nothing next to it."""
+    proxies = TrustedProxies(parse_networks(["10.0.0.0/8", "fd00::/8"]))
+    assert ip("10.255.0.1") in proxies
+    assert ip("11.0.0.1") not in proxies
+    assert ip("fd12::1") in proxies
+    assert ip("fe00::1") not in proxies
 
 
 def test_parse_networks_is_lenient_about_host_bits():
@@ -171,6 +207,19 @@ def test_bucket_region_is_never_finer_than_a_country():
 def test_visitor_key_is_deterministic():
     """The same salt, address, user agent and campaign give the same key."""
     assert visitor_key(SALT, IP, UA, CAMPAIGN) == visitor_key(SALT, IP, UA, CAMPAIGN)
+
+
+def test_visitor_key_is_keyed_blake2b_of_the_joined_fields():
+    """The element: BLAKE2b-128 keyed with the salt, over address, user agent and campaign, NUL-joined."""
+    expected = hashlib.blake2b(f"{IP}\x00{UA}\x00{CAMPAIGN}".encode(), key=SALT, digest_size=16).digest()
+    assert visitor_key(SALT, IP, UA, CAMPAIGN) == expected
+
+
+def test_visitor_key_from_a_salt_matches_its_key():
+    """A Salt's prepared hasher gives the same element as its raw key, for every input."""
+    salt = Salt(0, SALT, 1e9)
+    for address in (IP, "2001:db8::1", ""):
+        assert visitor_key(salt, address, UA, CAMPAIGN) == visitor_key(SALT, address, UA, CAMPAIGN)
 
 
 def test_visitor_key_is_16_bytes():

@@ -23,11 +23,13 @@ __all__ = [
 DECLINED_FIELD = "declined"
 
 
+@functools.lru_cache(maxsize=1024)  # 24 hours x a handful of classes: formatted once each
 def hour_field(hour: int, class_: str) -> str:
     """The day-hash field of opens in one UTC hour and class: h|HH|class."""
     return f"h|{hour:02d}|{class_}"
 
 
+@functools.lru_cache(maxsize=1024)  # about 250 countries and a few buckets
 def region_field(region: str) -> str:
     """The day-hash field of opens in one region over the UTC day: r|region."""
     return f"r|{region}"
