@@ -14,6 +14,7 @@ from pixelagg.config import load
 from pixelagg.exceptions import StoreError
 from pixelagg.privacy import SALT_GRACE_SECONDS
 from pixelagg.store import Batch, EmbeddedStore, open_store
+from pixelagg.store.embedded import _add_elements, new_sketch
 from tests.conftest import STORES, make_env
 
 pytestmark = pytest.mark.anyio
@@ -234,6 +235,17 @@ async def test_embedded_file_is_private(embedded_config):
         assert all(os.path.dirname(p) == str(config.data_dir) for p in map(str, store.saved_files()))
     finally:
         await store.close()
+
+
+@pytest.mark.parametrize("count", [1, 63, 64, 500])
+def test_embedded_sketch_adds_agree_with_add_bulk(count):
+    """Few elements are added one by one, many in bulk: the registers are the same either way."""
+    elements = {os.urandom(16) for _ in range(count)}
+    ours, bulk = new_sketch(), new_sketch()
+    _add_elements(ours, elements)
+    bulk.add_bulk(list(elements))
+    assert ours.M.tolist() == bulk.M.tolist()
+    assert any(ours.M)
 
 
 async def test_retried_batch_counts_once(store):

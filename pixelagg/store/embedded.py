@@ -15,7 +15,7 @@ import fnmatch
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,12 +37,23 @@ DB_NAME = "store.sqlite3"
 LOCK_NAME = "store.lock"
 # 1.04 / sqrt(2**14): the same 16,384 registers (0.81 % standard error) as Redis.
 _ERROR_RATE = 0.0082
+_BULK_MIN = 64
 
 
 def new_sketch() -> HyperLogLog:
     sketch = HyperLogLog(_ERROR_RATE)
     assert sketch.m == 16384
     return sketch
+
+
+def _add_elements(sketch: HyperLogLog, elements: Collection[bytes]) -> None:
+    """Add elements to a sketch. add_bulk's numpy set-up costs about 27 µs a call, as much as
+    20 single adds: most sketches of a flush (one per region) get only a few elements."""
+    if len(elements) < _BULK_MIN:
+        for element in elements:
+            sketch.add(element)
+    else:
+        sketch.add_bulk(list(elements))
 
 
 def _sketch_from_bytes(data: bytes) -> HyperLogLog:
@@ -316,7 +327,7 @@ class EmbeddedStore:
             for (kind, day, dimension), elements in part.sketches.items():
                 key = self.keys.sketch(campaign_id, kind, day, dimension)
                 entry = self._get(key) or _Entry("hll", new_sketch(), expiry)
-                entry.value.add_bulk(list(elements))
+                _add_elements(entry.value, elements)
                 entry.expires_at = expiry
                 self._put(key, entry)
             written += part.events
