@@ -20,9 +20,9 @@ COPY pyproject.toml README.md ./
 COPY pixelagg ./pixelagg
 RUN /opt/pixelagg/bin/pip wheel --no-deps --wheel-dir /wheels . \
  && wheel="$(ls /wheels/pixelagg-*.whl)" \
- && /opt/pixelagg/bin/pip install "${wheel}[fast]" \
+ && /opt/pixelagg/bin/pip install "${wheel}[fast,granian]" \
  && /opt/pixelagg/bin/pip uninstall -y pip setuptools \
- && /opt/pixelagg/bin/python -c "import pixelagg, uvloop, httptools"
+ && /opt/pixelagg/bin/python -c "import pixelagg, uvloop, httptools, granian"
 
 
 FROM ${BASE}

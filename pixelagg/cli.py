@@ -197,13 +197,21 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
 @click.option("--host", help="Bind address (server.host).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (server.port).")
 @click.option("--workers", type=click.IntRange(1, 64), help="Worker processes; more than 1 needs Redis.")
+@click.option(
+    "--server",
+    type=click.Choice(["uvicorn", "granian"]),
+    help="HTTP server (server.implementation); granian needs pixelagg[granian].",
+)
 @click.pass_context
-def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
+def serve(
+    ctx: click.Context, host: str | None, port: int | None, workers: int | None, server: str | None
+) -> None:
     """Serve the pixel, the API and the metrics."""
     overrides = {
         "PIXELAGG_SERVER_HOST": host,
         "PIXELAGG_SERVER_PORT": str(port) if port else None,
         "PIXELAGG_SERVER_WORKERS": str(workers) if workers else None,
+        "PIXELAGG_SERVER_IMPLEMENTATION": server,
     }
     for name, value in overrides.items():
         if value is not None:

@@ -1,16 +1,15 @@
-"""Running the HTTP server: uvicorn with uvloop and httptools when present, no client logging."""
+"""Running the HTTP server: uvicorn (uvloop and httptools when present) or granian, no client logging."""
 
 from __future__ import annotations
 
 from typing import Any
-
-import uvicorn
 
 from .config import Config
 
 __all__ = ["LOGGING", "run"]
 
 GRACEFUL_SHUTDOWN_SECONDS = 15
+APP = "pixelagg.app:app_from_env"
 
 LOGGING: dict[str, Any] = {
     "version": 1,
@@ -28,16 +27,27 @@ LOGGING: dict[str, Any] = {
     "loggers": {
         "pixelagg": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
         "uvicorn.error": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
-        # uvicorn's access log prints the client's address: it is never enabled.
+        "_granian": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+        # The servers' access logs print the client's address: they are never enabled.
         "uvicorn.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
+        "granian.access": {"handlers": [], "level": "CRITICAL", "propagate": False},
     },
 }
 
 
 def run(config: Config) -> None:
     """Serve until SIGTERM or SIGINT; shutdown drains buffered hits before exit."""
+    if config.server.implementation == "granian":
+        _granian(config)
+    else:
+        _uvicorn(config)
+
+
+def _uvicorn(config: Config) -> None:
+    import uvicorn
+
     uvicorn.run(
-        "pixelagg.app:app_from_env",
+        APP,
         factory=True,
         host=config.server.host,
         port=config.server.port,
@@ -49,3 +59,23 @@ def run(config: Config) -> None:
         server_header=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+def _granian(config: Config) -> None:
+    from granian.constants import HTTPModes, Interfaces, Loops
+    from granian.server import Server
+
+    Server(
+        APP,
+        factory=True,
+        address=config.server.host,
+        port=config.server.port,
+        interface=Interfaces.ASGI,
+        workers=config.server.workers,
+        http=HTTPModes.http1,
+        websockets=False,
+        loop=Loops.auto,
+        log_access=False,
+        log_dictconfig=LOGGING,
+        workers_kill_timeout=GRACEFUL_SHUTDOWN_SECONDS,
+    ).serve()

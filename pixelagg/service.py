@@ -78,6 +78,7 @@ class Service:
 
     async def stop(self) -> None:
         """Write every buffered hit, then close the store."""
-        await self.aggregator.drain()
+        if await self.aggregator.drain():
+            log.info("stopped: every buffered hit written")
         await self.cache.stop()
         await self.store.close()

@@ -234,6 +234,12 @@ def serve(tmp_path: Path) -> Iterator[Any]:
             served.stop(signal.SIGKILL)
 
 
+@pytest.fixture(params=["uvicorn", "granian"])
+def implementation(request: pytest.FixtureRequest) -> str:
+    """The HTTP servers `serve --server` offers."""
+    return str(request.param)
+
+
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Poll until predicate() is truthy; return its value."""
     deadline = time.monotonic() + timeout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import re
 from pathlib import Path
 
@@ -232,8 +233,13 @@ def test_invalid_file_value_names_key_and_value(tmp_path, yaml_text, key, value)
         ("PIXELAGG_SERVER_TRUSTED_PROXIES", "10.0.0.1/8,nope", "'nope' is not an IP network"),
         ("PIXELAGG_ADMIN_TOKEN", "tooshort", "Config 'api.admin_token' has value (hidden)."),
         ("PIXELAGG_SERVER_ACCESS_LOG", "perhaps", "Not a valid bool"),
+        (
+            "PIXELAGG_SERVER_IMPLEMENTATION",
+            "hypercorn",
+            "Config 'server.implementation' has value 'hypercorn'. Must be one of: uvicorn, granian.",
+        ),
     ],
-    ids=["port-0", "port-abc", "salt-window", "min-bucket", "url-scheme", "cidr", "token", "bool"],
+    ids=["port-0", "port-abc", "salt-window", "min-bucket", "url-scheme", "cidr", "token", "bool", "server"],
 )
 def test_invalid_environment_value_names_key_and_value(variable, raw, message):
     """An invalid environment value stops loading with a message naming the key and the value."""
@@ -249,6 +255,18 @@ def test_invalid_token_is_not_echoed(variable):
     with pytest.raises(ConfigError) as info:
         load(environ={variable: "secret-ish"})
     assert "secret-ish" not in str(info.value)
+
+
+def test_server_implementation_must_be_installed(monkeypatch):
+    """Choosing granian without the granian extra stops loading with the command that installs it."""
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "granian" else real(name, *a)
+    )
+    with pytest.raises(
+        ConfigError, match=re.escape("granian is not installed: pip install 'pixelagg[granian]'")
+    ):
+        load(environ={"PIXELAGG_SERVER_IMPLEMENTATION": "granian"})
 
 
 def test_environment_is_checked_even_when_the_file_is_valid(tmp_path):

@@ -93,11 +93,11 @@ def _check_salt_only_in_its_record(dump, logs: bytes) -> None:
         assert not _find({"salt": salt, "salt hex": salt.hex().encode()}, {**elsewhere, "logs": logs})
 
 
-def test_no_raw_data_in_embedded_store_or_logs(serve, tmp_path):
-    """Embedded store: sentinels appear in no key, value, store file or log line."""
+def test_no_raw_data_in_embedded_store_or_logs(serve, tmp_path, implementation):
+    """Embedded store: sentinels appear in no key, value, store file or log line, on either server."""
     canary = "cnry" + secrets.token_hex(6)
     env = make_env(tmp_path, None)
-    server = serve(env)
+    server = serve(env, "--server", implementation)
     _send_sentinels(server, canary)
     server.stop()
     logs = server.logs().encode()

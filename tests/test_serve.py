@@ -23,9 +23,9 @@ def _hit(http: httpx.Client, url: str, campaign_id: str, ip: str, ua: str = BROW
     assert response.status_code == 200 and len(response.content) == 43
 
 
-def test_counts_400_hits_from_200_visitors(serve, served_env):
+def test_counts_400_hits_from_200_visitors(serve, served_env, implementation):
     """400 hits from 200 addresses: opens.total is exact and uniques are within 5% of 200."""
-    server = serve(served_env)
+    server = serve(served_env, "--server", implementation)
     with httpx.Client() as http:
         campaign = server.create(http, recipients=1000)
         for round_ in range(2):
@@ -38,9 +38,9 @@ def test_counts_400_hits_from_200_visitors(serve, served_env):
     assert report["open_rate"]["estimate"] == pytest.approx(0.2, abs=0.01)
 
 
-def test_sigterm_loses_nothing_accepted(serve, served_env):
+def test_sigterm_loses_nothing_accepted(serve, served_env, implementation):
     """SIGTERM mid-stream: every hit answered before the signal is counted after a restart."""
-    server = serve(served_env)
+    server = serve(served_env, "--server", implementation)
     answered = 0
     stop = threading.Event()
     with httpx.Client() as http:
@@ -68,7 +68,7 @@ def test_sigterm_loses_nothing_accepted(serve, served_env):
         wait_for(lambda: answered >= 300, timeout=20)
         # uvicorn re-raises the signal after a graceful shutdown, so the exit status is -SIGTERM.
         assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
-        assert "Application shutdown complete" in server.logs()
+        assert "stopped: every buffered hit written" in server.logs()
         stop.set()
         thread.join()
         again = serve(served_env, name="again")
