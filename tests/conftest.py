@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -183,6 +184,7 @@ class Served:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.cwd,
+            start_new_session=True,  # its own process group: granian's workers are children
         )
         log.close()
         deadline = time.monotonic() + timeout
@@ -202,6 +204,12 @@ class Served:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         return self.proc.wait(timeout=timeout)
+
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the process group (a SIGKILLed parent leaves its workers)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -232,6 +240,7 @@ def serve(tmp_path: Path) -> Iterator[Any]:
     for served in started:
         if served.proc is not None and served.proc.poll() is None:
             served.stop(signal.SIGKILL)
+        served.kill_group()
 
 
 @pytest.fixture(params=["uvicorn", "granian"])
