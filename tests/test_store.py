@@ -132,6 +132,50 @@ async def test_delete_erases_every_key(store):
     assert c.id not in [x.id for x in await store.list_campaigns()]
 
 
+def _wide_batch(campaign_id: str, regions: int = 200, per_region: int = 40) -> Batch:
+    """A batch with many sketches (one per region): long enough for the embedded store to pause."""
+    batch = Batch()
+    for n in range(regions):
+        for _ in range(per_region):
+            batch.add_open(campaign_id, time.time(), "human", f"R{n}", secrets.token_bytes(16))
+    return batch
+
+
+async def test_delete_during_a_write_leaves_no_key(store):
+    """A delete that arrives while a batch is being written erases the batch's keys too."""
+    c = await _campaign(store)
+    write = asyncio.ensure_future(store.write_batch(_wide_batch(c.id)))
+    await asyncio.sleep(0)
+    assert await store.delete_campaign(c.id)
+    await write
+    assert await _keys(store, c.id) == {}
+
+
+async def test_embedded_write_lets_requests_run(embedded_config):
+    """A long embedded write pauses for the event loop: other tasks run before it ends."""
+    store = open_store(embedded_config)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    try:
+        c = await _campaign(store)
+        batch = _wide_batch(c.id)
+        ticker = asyncio.ensure_future(tick())
+        await asyncio.sleep(0)
+        before = ticks
+        assert await store.write_batch(batch) == 200 * 40
+        during = ticks - before
+        ticker.cancel()
+    finally:
+        await store.close()
+    assert during > 5
+
+
 async def test_every_key_has_a_ttl_within_retention(store, config):
     """Every stored key has a TTL, and none exceeds the retention (P5)."""
     c = await _campaign(store)
