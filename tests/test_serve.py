@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from pathlib import Path
 
 import httpx
 import pytest
@@ -74,6 +75,51 @@ def test_sigterm_loses_nothing_accepted(serve, served_env, implementation):
         again = serve(served_env, name="again")
         report = again.stats(http, campaign["id"])
     assert answered >= 300
+    assert report["opens"]["total"] == answered
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is pid (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("server_name", "kind", "args"),
+    [("granian", "embedded", ()), ("granian", "redis", ()), ("uvicorn", "redis", ("--workers", "2"))],
+    ids=["granian-embedded", "granian-redis", "uvicorn-workers-redis"],
+)
+def test_workers_drain_and_exit_when_serve_is_killed(serve, tmp_path, request, server_name, kind, args):
+    """SIGKILL to serve's own process: its workers write their buffered hits and exit."""
+    env = make_env(tmp_path, store_url(kind, request), PIXELAGG_STORE_FLUSH_INTERVAL_MS="10000")
+    server = serve(env, "--server", server_name, *args)
+    with httpx.Client() as http:
+        campaign = server.create(http)
+        answered = 0
+        for n in range(100):
+            r = http.get(f"{server.url}/p/{campaign['id']}.gif", headers={"X-Forwarded-For": f"83.1.{n}.9"})
+            answered += r.headers["x-pixelagg"] == "counted"
+        workers = _children(server.proc.pid)
+        assert workers, "serve runs its app in worker processes"
+        server.stop(signal.SIGKILL)
+        assert wait_for(lambda: not any(_alive(w) for w in workers), timeout=20)
+        again = serve(env, name="again")
+        report = again.stats(http, campaign["id"])
+    assert answered == 100
     assert report["opens"]["total"] == answered
 
 
