@@ -50,16 +50,16 @@ def plan(args: argparse.Namespace) -> list[dict[str, float]]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
-        "--hits-per-core", type=float, default=18_000, help="measured req/s of one replica process"
+        "--hits-per-core", type=float, default=23_000, help="measured req/s of one replica process"
     )
     p.add_argument(
         "--cores-per-replica", type=int, default=2, help="worker processes per replica (--workers)"
     )
     p.add_argument(
-        "--commands-per-hit", type=float, default=0.130, help="Redis commands per hit (cmds/1k / 1000)"
+        "--commands-per-hit", type=float, default=0.125, help="Redis commands per hit (cmds/1k / 1000)"
     )
     p.add_argument(
-        "--round-trips-per-hit", type=float, default=0.0011, help="store round trips per hit, per process"
+        "--round-trips-per-hit", type=float, default=0.0010, help="store round trips per hit, per process"
     )
     p.add_argument(
         "--shard-commands-per-s",
@@ -74,7 +74,7 @@ def main() -> None:
     p.add_argument(
         "--kb-per-campaign-day",
         type=float,
-        default=160.0,
+        default=170.0,
         help="measured Redis memory of a busy campaign-day",
     )
     p.add_argument("--tail-days", type=int, default=30, help="later days that still see some opens")
@@ -88,11 +88,18 @@ def main() -> None:
     p.add_argument(
         "--json", help="read hits-per-core, commands and round trips from a bench/run.py --json file"
     )
+    p.add_argument(
+        "--server", default="uvicorn", choices=("uvicorn", "granian"), help="whose numbers --json reads"
+    )
     args = p.parse_args()
     if args.json:
         with open(args.json) as f:
             data = json.load(f)
-        redis = next(r for r in data["results"] if r["setup"] == "pixelagg+redis")
+        redis = next(
+            r
+            for r in data["results"]
+            if r.get("kind") == "redis" and r.get("server", "uvicorn") == args.server and "error" not in r
+        )
         args.hits_per_core = redis["saturation"]["rps"]
         args.commands_per_hit = redis["cmds_per_1k"] / 1000
         args.round_trips_per_hit = redis["rt_per_1k"] / 1000
