@@ -176,6 +176,29 @@ async def test_embedded_write_lets_requests_run(embedded_config):
     assert during > 5
 
 
+async def test_embedded_write_cancelled_in_a_pause_is_redone_by_the_retry(embedded_config):
+    """A shutdown that cancels a write in one of its pauses loses nothing: the retry completes it."""
+    store = open_store(embedded_config)
+    try:
+        c = await _campaign(store)
+        batch = _wide_batch(c.id)
+        batch.writer, batch.seq = "w", 1
+        write = asyncio.ensure_future(store.write_batch(batch))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        write.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await write
+        assert await store.write_batch(batch) == 200 * 40
+        day = time.strftime("%Y%m%d", time.gmtime())
+        regions = [("r", day, f"R{n}") for n in range(200)]
+        counts = await store.count_unique(c.id, [[ref] for ref in regions])
+        assert _opens((await store.read_counters(c.id, [day]))[day]) == 200 * 40
+    finally:
+        await store.close()
+    assert all(count == pytest.approx(40, abs=1) for count in counts)
+
+
 async def test_every_key_has_a_ttl_within_retention(store, config):
     """Every stored key has a TTL, and none exceeds the retention (P5)."""
     c = await _campaign(store)

@@ -320,12 +320,24 @@ class EmbeddedStore:
             meta = self._get(meta_key)
             if meta is None or meta.value.get("paused") == "1":
                 continue
-            if batch.seq:  # the same bookkeeping as the Redis store, so both honour retries alike
-                writes_key = self.keys.writes(campaign_id)
-                writes = self._get(writes_key) or _Entry("hash", {}, expiry)
-                if int(writes.value.get(batch.writer, 0)) >= batch.seq:
-                    written += part.events
-                    continue
+            writes_key = self.keys.writes(campaign_id)
+            writes = self._get(writes_key) or _Entry("hash", {}, expiry)
+            # The same bookkeeping as the Redis store, so both honour retries alike.
+            if batch.seq and int(writes.value.get(batch.writer, 0)) >= batch.seq:
+                written += part.events
+                continue
+            # Sketch additions come first: they are idempotent, so a write cancelled in one of its
+            # pauses (a shutdown) is simply redone by the retry. The rest follows without a pause.
+            for (kind, day, dimension), elements in part.sketches.items():
+                key = self.keys.sketch(campaign_id, kind, day, dimension)
+                entry = self._get(key) or _Entry("hll", new_sketch(), expiry)
+                _add_elements(entry.value, elements)
+                entry.expires_at = expiry
+                self._put(key, entry)
+                if time.perf_counter() - slice_start > _SLICE_SECONDS:
+                    await asyncio.sleep(0)
+                    slice_start = time.perf_counter()
+            if batch.seq:
                 writes.value[batch.writer] = batch.seq
                 writes.expires_at = expiry
                 self._put(writes_key, writes)
@@ -338,15 +350,6 @@ class EmbeddedStore:
                     entry.value[name] = entry.value.get(name, 0) + count
                 entry.expires_at = expiry
                 self._put(key, entry)
-            for (kind, day, dimension), elements in part.sketches.items():
-                key = self.keys.sketch(campaign_id, kind, day, dimension)
-                entry = self._get(key) or _Entry("hll", new_sketch(), expiry)
-                _add_elements(entry.value, elements)
-                entry.expires_at = expiry
-                self._put(key, entry)
-                if time.perf_counter() - slice_start > _SLICE_SECONDS:
-                    await asyncio.sleep(0)
-                    slice_start = time.perf_counter()
             written += part.events
         return written
 
