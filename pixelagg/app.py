@@ -23,10 +23,10 @@ from .exceptions import StoreError
 from .middleware import PIXEL_ROUTE, AccessLog, RequestLog
 from .openapi import openapi_spec
 from .pixel import Pixel
-from .server import die_with_supervisor
 from .service import Service
 from .store import Store
 from .tokens import matches
+from .workers import follow_supervisor
 
 __all__ = ["Front", "app_from_env", "create_app"]
 
@@ -135,5 +135,5 @@ def create_app(config: Config, store: Store | None = None) -> Front:
 
 def app_from_env() -> Front:
     """The app for `pixelagg serve`: each worker loads the configuration from the environment."""
-    die_with_supervisor()
+    follow_supervisor()
     return create_app(load())

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import ctypes
-import os
-import signal
-import sys
 from typing import Any
 
 from .config import Config
+from .workers import mark_supervisor
 
-__all__ = ["LOGGING", "die_with_supervisor", "run"]
+__all__ = ["LOGGING", "run"]
 
 GRACEFUL_SHUTDOWN_SECONDS = 15
 APP = "pixelagg.app:app_from_env"
-SUPERVISOR_ENV = "PIXELAGG_SUPERVISOR_PID"
-_PR_SET_PDEATHSIG = 1
 
 LOGGING: dict[str, Any] = {
     "version": 1,
@@ -43,8 +38,7 @@ LOGGING: dict[str, Any] = {
 
 def run(config: Config) -> None:
     """Serve until SIGTERM or SIGINT; shutdown drains buffered hits before exit."""
-    # Worker processes (granian's always, uvicorn's with --workers) find their supervisor here.
-    os.environ[SUPERVISOR_ENV] = str(os.getpid())
+    mark_supervisor()
     if config.server.implementation == "granian":
         _granian(config)
     else:
@@ -86,18 +80,5 @@ def _granian(config: Config) -> None:
         log_access=False,
         log_dictconfig=LOGGING,
         workers_kill_timeout=GRACEFUL_SHUTDOWN_SECONDS,
+        respawn_failed_workers=True,  # as uvicorn does
     ).serve()
-
-
-def die_with_supervisor() -> None:
-    """In a worker process of `pixelagg serve`: get SIGTERM, and so drain the buffered hits,
-    when the supervising process dies. Neither server does this by itself, so a SIGKILLed
-    supervisor would leave its workers holding the port and the embedded store. Linux only."""
-    supervisor = os.environ.get(SUPERVISOR_ENV, "")
-    if not sys.platform.startswith("linux") or not supervisor.isdigit() or os.getpid() == int(supervisor):
-        return
-    if os.getppid() != int(supervisor):  # started by something else that copied the environment
-        return
-    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != int(supervisor):  # it died before prctl took effect
-        os.kill(os.getpid(), signal.SIGTERM)
