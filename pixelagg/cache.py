@@ -42,11 +42,15 @@ class CampaignCache:
         self._task: asyncio.Task[None] | None = None
 
     async def load(self) -> None:
-        """Read every campaign from the store."""
+        """Read every campaign from the store, and forget salts whose window is over."""
         campaigns = await self.store.list_campaigns()
         self._campaigns = {c.id: c for c in campaigns}
-        for campaign_id in list(self._salts):
-            if campaign_id not in self._campaigns:
+        self.forget_closed_salts(time.time())
+
+    def forget_closed_salts(self, now: float) -> None:
+        """Drop the salts of deleted campaigns and of windows that ended, hit or no hit."""
+        for campaign_id, salt in list(self._salts.items()):
+            if campaign_id not in self._campaigns or now >= salt.expires_at - SALT_GRACE_SECONDS:
                 del self._salts[campaign_id]
 
     def start(self) -> None:
