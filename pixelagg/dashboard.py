@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import logging
 import re
 import time
@@ -30,6 +29,7 @@ from . import actions, pages
 from .campaign import Campaign
 from .exceptions import NotFound, StoreError, ValidationError
 from .notice import LANGUAGES, LegalBasisUse, render_notice
+from .privacy import client_address
 from .service import Service
 from .stats import campaign_stats
 from .tokens import matches
@@ -99,11 +99,9 @@ def _session_role(request: Request, now: float | None = None) -> str | None:
 
 
 def _from_trusted_proxy(request: Request) -> bool:
-    try:
-        peer = ipaddress.ip_address(request.client.host if request.client else "")
-    except ValueError:
-        return False
-    return peer in _service(request).trusted
+    trusted = _service(request).trusted
+    peer = client_address(request.client.host if request.client else None, None, trusted)
+    return peer is not None and peer.address in trusted
 
 
 def _is_https(request: Request) -> bool:

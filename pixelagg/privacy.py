@@ -13,7 +13,7 @@ import secrets
 import socket
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import iptocc
 
@@ -53,7 +53,7 @@ class Salt:
     window: int
     key: bytes
     expires_at: float
-    hasher: Any = field(init=False, compare=False)
+    hasher: hashlib.blake2b = field(init=False, compare=False)
     """BLAKE2b already keyed with `key`: copying it skips hashing the key block on every hit.
     It lives exactly as long as this object, so the key dies with it."""
 
@@ -156,16 +156,12 @@ class TrustedProxies:
         return False
 
 
-def client_address(
-    peer: str | None, forwarded_for: str | None, trusted: TrustedProxies | Sequence[Network]
-) -> Client | None:
+def client_address(peer: str | None, forwarded_for: str | None, trusted: TrustedProxies) -> Client | None:
     """The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy.
 
     The header is read right to left and the first address that is not itself a trusted proxy
     wins, as uvicorn's proxy-headers middleware does. Anything unparsable gives None.
     """
-    if not isinstance(trusted, TrustedProxies):
-        trusted = TrustedProxies(trusted)
     client, peer_trusted = _parse_peer(peer, trusted) if peer else (None, False)
     if client is None or not forwarded_for or not peer_trusted:
         return client

@@ -148,6 +148,14 @@ def test_forwarded_proto_from_trusted_proxy_makes_cookie_secure(dash):
     assert "secure" in _cookie_header(response).lower()
 
 
+def test_forwarded_proto_from_ipv4_mapped_trusted_proxy_counts(tmp_path):
+    """A trusted proxy seen as an IPv4-mapped IPv6 peer (dual-stack socket) is still trusted."""
+    config = load(environ=make_env(tmp_path, None))
+    with AppClient(create_app(config), client=("::ffff:127.0.0.1", 4000)) as client:
+        response = _login(client, **{"X-Forwarded-Proto": "https", "Origin": "https://testserver"})
+    assert "secure" in _cookie_header(response).lower()
+
+
 def test_forwarded_proto_from_untrusted_peer_is_ignored(tmp_path):
     """X-Forwarded-Proto from a peer that is not a trusted proxy changes nothing."""
     config = load(environ=make_env(tmp_path, None))

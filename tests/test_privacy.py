@@ -22,8 +22,8 @@ from pixelagg.privacy import (
     visitor_key,
 )
 
-LOOPBACK = parse_networks(["127.0.0.1/32", "::1/128"])
-PROXIES = parse_networks(["127.0.0.1/32", "::1/128", "10.0.0.0/8", "fd00::/8"])
+LOOPBACK = TrustedProxies(parse_networks(["127.0.0.1/32", "::1/128"]))
+PROXIES = TrustedProxies(parse_networks(["127.0.0.1/32", "::1/128", "10.0.0.0/8", "fd00::/8"]))
 SALT = bytes(range(32))
 OTHER_SALT = bytes(range(1, 33))
 IP = "203.0.113.7"
@@ -143,10 +143,11 @@ def test_client_text_is_the_canonical_form(address, suffix):
 @pytest.mark.parametrize(
     ("address", "trusted"),
     [("127.0.0.1", True), ("127.0.0.2", False), ("::1", True), ("::2", False), ("10.9.8.7", False)],
+    ids=str,
 )
 def test_trusted_proxies_membership(address, trusted):
     """Membership follows the networks' prefixes, per address family."""
-    assert (ip(address) in TrustedProxies(LOOPBACK)) is trusted
+    assert (ip(address) in LOOPBACK) is trusted
 
 
 def test_trusted_proxies_prefixes():

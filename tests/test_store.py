@@ -304,7 +304,7 @@ async def test_embedded_file_is_private(embedded_config):
         await store.close()
 
 
-@pytest.mark.parametrize("count", [1, 63, 64, 500])
+@pytest.mark.parametrize("count", [1, 63, 64, 500], ids=str)
 def test_embedded_sketch_adds_agree_with_add_bulk(count):
     """Few elements are added one by one, many in bulk: the registers are the same either way."""
     elements = {os.urandom(16) for _ in range(count)}
