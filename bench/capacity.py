@@ -4,7 +4,7 @@
     .venv/bin/python bench/capacity.py                       # the measured defaults
     .venv/bin/python bench/capacity.py --hits-per-core 15000 --json /tmp/bench.json
 
-With --json it reads the pixelagg+redis row of a `bench/run.py --json` result.
+With --json it reads the pixelagg+redis row of one server (--server) from a `bench/run.py --json` result.
 """
 
 from __future__ import annotations
@@ -96,10 +96,15 @@ def main() -> None:
         with open(args.json) as f:
             data = json.load(f)
         redis = next(
-            r
-            for r in data["results"]
-            if r.get("kind") == "redis" and r.get("server", "uvicorn") == args.server and "error" not in r
+            (
+                r
+                for r in data["results"]
+                if r.get("kind") == "redis" and r.get("server") == args.server and "error" not in r
+            ),
+            None,
         )
+        if redis is None:
+            p.error(f"{args.json} has no pixelagg+redis result on {args.server}")
         args.hits_per_core = redis["saturation"]["rps"]
         args.commands_per_hit = redis["cmds_per_1k"] / 1000
         args.round_trips_per_hit = redis["rt_per_1k"] / 1000
