@@ -1,0 +1,153 @@
+"""The pixel's hot path in-process: Python time per hit, without a server or a network.
+
+Calls each ASGI app directly with prebuilt scopes (a mail client's user agent, an
+X-Forwarded-For address from an EU newsletter's audience, loopback as the trusted proxy):
+
+  baseline   bench/baseline_app.py: Starlette routing and a Response with the GIF
+  pixelagg   pixelagg's app on the embedded store: parse, classify, region, keyed hash, buffer
+
+and then times the pixel's steps one by one. The flush (writing the buffer) is timed apart,
+per hit. Prints a table with µs per hit and the ratio to the baseline measured in the same run.
+
+    .venv/bin/python bench/hotpath.py [--hits 100000] [--repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+UA = b"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
+
+
+def scopes(path: str, n: int) -> list[dict[str, Any]]:
+    from loadgen import AUDIENCE
+
+    rng = random.Random(7)
+    return [
+        {
+            "type": "http",
+            "method": "GET",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "scheme": "http",
+            "http_version": "1.1",
+            "server": ("127.0.0.1", 8000),
+            "client": ("127.0.0.1", 50000),
+            "headers": [
+                (b"host", b"127.0.0.1:8000"),
+                (b"user-agent", UA),
+                (
+                    b"x-forwarded-for",
+                    f"{rng.choice(AUDIENCE)}.{rng.randrange(256)}.{rng.randrange(1, 255)}".encode(),
+                ),
+            ],
+        }
+        for _ in range(n)
+    ]
+
+
+async def per_call(app: Any, batch: list[dict[str, Any]], repeat: int) -> float:
+    """The best of `repeat` passes over the scopes, in µs per call."""
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        pass
+
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for scope in batch:
+            await app(scope, receive, send)
+        best = min(best, (time.perf_counter() - start) / len(batch) * 1e6)
+    return best
+
+
+def step(fn: Callable[..., Any], args: list[tuple[Any, ...]], repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for a in args:
+            fn(*a)
+        best = min(best, (time.perf_counter() - start) / len(args) * 1e6)
+    return best
+
+
+async def main(hits: int, repeat: int) -> None:
+    sys.path.insert(0, str(BENCH))
+    os.environ.update(
+        {
+            "PIXELAGG_DATA_DIR": tempfile.mkdtemp(prefix="pixelagg-hotpath-"),
+            "PIXELAGG_ADMIN_TOKEN": "hotpath-" + "x" * 24,
+            "PIXELAGG_SERVER_ACCESS_LOG": "false",
+        }
+    )
+    from baseline_app import app as baseline
+
+    from pixelagg import actions
+    from pixelagg.app import create_app
+    from pixelagg.config import load
+    from pixelagg.pixel import _headers
+    from pixelagg.privacy import bucket_region, client_address, visitor_key
+
+    app = create_app(load())
+    service = app.state.service
+    await service.start()
+    try:
+        campaign = await actions.create_campaign(service.store, service.config, {"name": "hotpath"})
+        batch = scopes(f"/p/{campaign.id}.gif", hits)
+        await per_call(app, batch[:2000], 1)  # warm: salt, caches
+        await service.aggregator.flush()
+        await service.aggregator.drain()  # stop the flush loop: the flush is timed apart below
+
+        rows = [("baseline: Starlette GIF", await per_call(baseline, batch, repeat))]
+        rows.append(("pixelagg: the pixel", await per_call(app, batch, repeat)))
+        waiting = service.aggregator.depth
+        start = time.perf_counter()
+        await service.aggregator.flush()
+        rows.append(("pixelagg: flush, per hit", (time.perf_counter() - start) / max(1, waiting) * 1e6))
+
+        now = time.time()
+        trusted = service.trusted
+        forwarded = [dict(s["headers"])[b"x-forwarded-for"].decode() for s in batch]
+        found = [client_address("127.0.0.1", f, trusted) for f in forwarded]
+        salt = service.cache.current_salt(campaign.id, now)
+        ua = UA.decode()
+        steps = [
+            ("  read the headers", _headers, [(s,) for s in batch]),
+            ("  client address", client_address, [("127.0.0.1", f, trusted) for f in forwarded]),
+            ("  classify", service.classifier.classify, [(ua, c.address) for c in found if c]),
+            ("  region", bucket_region, [(c.text,) for c in found if c]),
+            ("  keyed hash", visitor_key, [(salt, c.text, ua, campaign.id) for c in found if c]),
+        ]
+        for name, fn, args in steps:
+            rows.append((name, step(fn, args, repeat)))
+        await service.aggregator.flush()
+    finally:
+        await service.stop()
+
+    base = rows[0][1]
+    print(f"{'':28} {'µs/hit':>8} {'ratio':>6}")
+    for name, us in rows:
+        print(f"{name:28} {us:8.2f} {us / base:6.2f}")
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hits", type=int, default=100_000)
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args()
+    asyncio.run(main(args.hits, args.repeat))
