@@ -11,11 +11,12 @@ import hashlib
 import ipaddress
 import secrets
 import socket
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import iptocc
+
+from .addresses import NetworkSet
 
 __all__ = [
     "ELEMENT_BYTES",
@@ -23,19 +24,15 @@ __all__ = [
     "SALT_GRACE_SECONDS",
     "Address",
     "Client",
-    "Network",
     "Salt",
-    "TrustedProxies",
     "bucket_region",
     "client_address",
     "new_salt",
-    "parse_networks",
     "salt_window",
     "visitor_key",
 ]
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 SALT_BYTES = 32
 ELEMENT_BYTES = 16
@@ -129,34 +126,7 @@ def _parse_client(text: str) -> Client | None:
     return None
 
 
-def parse_networks(cidrs: Sequence[str]) -> tuple[Network, ...]:
-    """Parse CIDR strings (already validated by config) into networks."""
-    return tuple(ipaddress.ip_network(c, strict=False) for c in cidrs)
-
-
-class TrustedProxies:
-    """The networks whose X-Forwarded-For header is believed, as masks for a fast membership test."""
-
-    __slots__ = ("_masks", "networks")
-
-    def __init__(self, networks: Iterable[Network]) -> None:
-        self.networks = tuple(networks)
-        self._masks: dict[int, tuple[tuple[int, int], ...]] = {
-            version: tuple(
-                (int(n.network_address), int(n.netmask)) for n in self.networks if n.version == version
-            )
-            for version in (4, 6)
-        }
-
-    def __contains__(self, address: Address) -> bool:
-        value = int(address)
-        for network, mask in self._masks[address.version]:  # noqa: SIM110 - any() is 2x slower
-            if value & mask == network:
-                return True
-        return False
-
-
-def client_address(peer: str | None, forwarded_for: str | None, trusted: TrustedProxies) -> Client | None:
+def client_address(peer: str | None, forwarded_for: str | None, trusted: NetworkSet) -> Client | None:
     """The client's address: the socket peer, or X-Forwarded-For when the peer is a trusted proxy.
 
     The header is read right to left and the first address that is not itself a trusted proxy
@@ -178,7 +148,7 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Trusted
 
 
 @functools.lru_cache(maxsize=1024)
-def _parse_peer(peer: str, trusted: TrustedProxies) -> tuple[Client | None, bool]:
+def _parse_peer(peer: str, trusted: NetworkSet) -> tuple[Client | None, bool]:
     """Socket peers repeat (they are mostly the proxies): parse and judge each once."""
     client = _parse_client(peer)
     return client, client is not None and client.address in trusted

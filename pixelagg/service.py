@@ -6,14 +6,13 @@ import gc
 import logging
 from dataclasses import dataclass, field
 
-from .addresses import load_address_lists
+from .addresses import NetworkSet, load_address_lists
 from .aggregator import Aggregator
 from .cache import CampaignCache
 from .classify import Classifier
 from .config import Config
 from .exceptions import StoreError
 from .metrics import Metrics
-from .privacy import TrustedProxies, parse_networks
 from .store import Store, open_store
 from .tokens import admin_token
 
@@ -30,7 +29,7 @@ class Service:
     aggregator: Aggregator
     cache: CampaignCache
     classifier: Classifier
-    trusted: TrustedProxies
+    trusted: NetworkSet
     admin_token: str
     read_tokens: tuple[str, ...] = field(default=())
 
@@ -58,7 +57,7 @@ class Service:
                 config.store.campaign_refresh_seconds,
             ),
             classifier=Classifier(lists, config.classify.cache_size),
-            trusted=TrustedProxies(parse_networks(config.server.trusted_proxies)),
+            trusted=NetworkSet.from_cidrs(config.server.trusted_proxies),
             admin_token=token,
             read_tokens=tuple(config.api.read_tokens),
         )
