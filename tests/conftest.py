@@ -249,6 +249,19 @@ def implementation(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is pid (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
     """Poll until predicate() is truthy; return its value."""
     deadline = time.monotonic() + timeout

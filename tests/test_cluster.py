@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import time
 
 import httpx
 import pytest
 
-from tests.conftest import AUTH, BROWSER_UA, make_env, wait_for
+from tests.conftest import AUTH, BROWSER_UA, child_pids, make_env, wait_for
 from tests.test_faults import Stream
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -80,7 +79,7 @@ def test_lost_shard_is_survived(serve, cluster, tmp_path):
 def test_workers_on_redis(serve, redis_url, tmp_path):
     """`serve --workers 2` on Redis runs two worker processes whose counts add up."""
     server = serve(make_env(tmp_path, redis_url), "--workers", "2")
-    children = wait_for(lambda: len(_children(server.proc.pid)) >= 2, timeout=10)
+    children = wait_for(lambda: len(child_pids(server.proc.pid)) >= 2, timeout=10)
     assert children
     with httpx.Client() as http:
         campaign = server.create(http)
@@ -92,16 +91,3 @@ def test_workers_on_redis(serve, redis_url, tmp_path):
         assert report
         assert abs(report["unique_opens"]["estimate"] - 300) <= 15
         assert http.get(server.url + "/api/campaigns", headers=AUTH).status_code == 200
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found

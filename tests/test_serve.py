@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import AUTH, BROWSER_UA, make_env, store_url, wait_for
+from tests.conftest import AUTH, BROWSER_UA, child_pids, make_env, store_url, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -78,19 +78,6 @@ def test_sigterm_loses_nothing_accepted(serve, served_env, implementation):
     assert report["opens"]["total"] == answered
 
 
-def _children(pid: int) -> list[int]:
-    """The processes whose parent is pid (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
 def _alive(pid: int) -> bool:
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
@@ -113,7 +100,7 @@ def test_workers_drain_and_exit_when_serve_is_killed(serve, tmp_path, request, s
         for n in range(100):
             r = http.get(f"{server.url}/p/{campaign['id']}.gif", headers={"X-Forwarded-For": f"83.1.{n}.9"})
             answered += r.headers["x-pixelagg"] == "counted"
-        workers = _children(server.proc.pid)
+        workers = child_pids(server.proc.pid)
         assert workers, "serve runs its app in worker processes"
         server.stop(signal.SIGKILL)
         assert wait_for(lambda: not any(_alive(w) for w in workers), timeout=20)
