@@ -151,9 +151,8 @@ async def test_delete_during_a_write_leaves_no_key(store):
     assert await _keys(store, c.id) == {}
 
 
-async def test_embedded_write_lets_requests_run(embedded_config):
+async def test_embedded_write_lets_requests_run(embedded_store):
     """A long embedded write pauses for the event loop: other tasks run before it ends."""
-    store = open_store(embedded_config)
     ticks = 0
 
     async def tick() -> None:
@@ -162,40 +161,34 @@ async def test_embedded_write_lets_requests_run(embedded_config):
             ticks += 1
             await asyncio.sleep(0)
 
-    try:
-        c = await _campaign(store)
-        batch = _wide_batch(c.id)
-        ticker = asyncio.ensure_future(tick())
-        await asyncio.sleep(0)
-        before = ticks
-        assert await store.write_batch(batch) == 200 * 40
-        during = ticks - before
-        ticker.cancel()
-    finally:
-        await store.close()
+    c = await _campaign(embedded_store)
+    batch = _wide_batch(c.id)
+    ticker = asyncio.ensure_future(tick())
+    await asyncio.sleep(0)
+    before = ticks
+    assert await embedded_store.write_batch(batch) == 200 * 40
+    during = ticks - before
+    ticker.cancel()
     assert during > 5
 
 
-async def test_embedded_write_cancelled_in_a_pause_is_redone_by_the_retry(embedded_config):
+async def test_embedded_write_cancelled_in_a_pause_is_redone_by_the_retry(embedded_store):
     """A shutdown that cancels a write in one of its pauses loses nothing: the retry completes it."""
-    store = open_store(embedded_config)
-    try:
-        c = await _campaign(store)
-        batch = _wide_batch(c.id)
-        batch.writer, batch.seq = "w", 1
-        write = asyncio.ensure_future(store.write_batch(batch))
-        for _ in range(3):
-            await asyncio.sleep(0)
-        write.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await write
-        assert await store.write_batch(batch) == 200 * 40
-        day = time.strftime("%Y%m%d", time.gmtime())
-        regions = [("r", day, f"R{n}") for n in range(200)]
-        counts = await store.count_unique(c.id, [[ref] for ref in regions])
-        assert _opens((await store.read_counters(c.id, [day]))[day]) == 200 * 40
-    finally:
-        await store.close()
+    store = embedded_store
+    c = await _campaign(store)
+    batch = _wide_batch(c.id)
+    batch.writer, batch.seq = "w", 1
+    write = asyncio.ensure_future(store.write_batch(batch))
+    for _ in range(3):
+        await asyncio.sleep(0)
+    write.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await write
+    assert await store.write_batch(batch) == 200 * 40
+    day = time.strftime("%Y%m%d", time.gmtime())
+    regions = [("r", day, f"R{n}") for n in range(200)]
+    counts = await store.count_unique(c.id, [[ref] for ref in regions])
+    assert _opens((await store.read_counters(c.id, [day]))[day]) == 200 * 40
     # Each region's sketch holds all of its elements: the same estimate as a sketch built in one go.
     expected = []
     for ref in regions:
@@ -273,6 +266,16 @@ def embedded_config(tmp_path):
     return load(environ=make_env(tmp_path, None))
 
 
+@pytest.fixture
+async def embedded_store(embedded_config):
+    """An embedded store in the test's data dir, closed after the test."""
+    store = open_store(embedded_config)
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
 async def test_embedded_store_survives_restart(embedded_config):
     """The embedded store saves its keys and loads them after a restart."""
     config = embedded_config
@@ -288,26 +291,17 @@ async def test_embedded_store_survives_restart(embedded_config):
         await store.close()
 
 
-async def test_embedded_store_has_one_writer(embedded_config):
+async def test_embedded_store_has_one_writer(embedded_config, embedded_store):
     """A second open of the same embedded store is refused with a clear error."""
-    config = embedded_config
-    store = open_store(config)
-    try:
-        with pytest.raises(StoreError, match="in use by another process"):
-            EmbeddedStore(config.data_dir, store.keys, 86400).open()
-    finally:
-        await store.close()
+    with pytest.raises(StoreError, match="in use by another process"):
+        EmbeddedStore(embedded_config.data_dir, embedded_store.keys, 86400).open()
 
 
-async def test_embedded_file_is_private(embedded_config):
+async def test_embedded_file_is_private(embedded_config, embedded_store):
     """The embedded store's file is secure_delete and lives in the data dir."""
-    config = embedded_config
-    store = open_store(config)
-    try:
-        assert store._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
-        assert all(os.path.dirname(p) == str(config.data_dir) for p in map(str, store.saved_files()))
-    finally:
-        await store.close()
+    assert embedded_store._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    saved = map(str, embedded_store.saved_files())
+    assert all(os.path.dirname(p) == str(embedded_config.data_dir) for p in saved)
 
 
 @pytest.mark.parametrize("count", [1, 63, 64, 500], ids=str)
