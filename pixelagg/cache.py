@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 from .campaign import Campaign
 from .exceptions import StoreError
-from .privacy import SALT_GRACE_SECONDS, Salt
+from .privacy import Salt
 from .store import Store
 from .tasks import stop_task
 
@@ -50,7 +50,7 @@ class CampaignCache:
     def forget_closed_salts(self, now: float) -> None:
         """Drop the salts of deleted campaigns and of windows that ended, hit or no hit."""
         for campaign_id, salt in list(self._salts.items()):
-            if campaign_id not in self._campaigns or now >= salt.expires_at - SALT_GRACE_SECONDS:
+            if campaign_id not in self._campaigns or not salt.is_open(now):
                 del self._salts[campaign_id]
 
     def start(self) -> None:
@@ -86,7 +86,7 @@ class CampaignCache:
     def current_salt(self, campaign_id: str, now: float) -> Salt | None:
         """The salt of the current window if it is in memory; no store call."""
         salt = self._salts.get(campaign_id)
-        if salt is not None and now < salt.expires_at - SALT_GRACE_SECONDS:
+        if salt is not None and salt.is_open(now):
             return salt
         return None
 

@@ -60,6 +60,10 @@ class Salt:
     def __repr__(self) -> str:
         return f"Salt(window={self.window}, expires_at={self.expires_at})"
 
+    def is_open(self, now: float) -> bool:
+        """Whether `now` falls in the salt's window; the grace after it is for flushing only."""
+        return now < self.expires_at - SALT_GRACE_SECONDS
+
 
 def new_salt() -> bytes:
     """A fresh random salt from the operating system's CSPRNG."""

@@ -284,6 +284,13 @@ def test_salt_lives_at_most_its_window_plus_grace():
         assert now < expires_at <= now + window + SALT_GRACE_SECONDS
 
 
+def test_salt_is_open_until_its_window_ends():
+    """A salt hashes hits until its window ends; the grace after it is not part of the window."""
+    salt = Salt(0, SALT, 1000.0 + SALT_GRACE_SECONDS)
+    assert salt.is_open(999.9)
+    assert not salt.is_open(1000.0)
+
+
 def test_salt_grace_is_short():
     """The grace period is minutes, not days."""
     assert 0 < SALT_GRACE_SECONDS <= 3600
