@@ -69,7 +69,7 @@ class Aggregator:
         return self.last_error is None
 
     def _admit(self) -> bool:
-        if self._current_events + self._queued_events >= self.max_events:
+        if self.depth >= self.max_events:
             self.dropped += 1
             self.metrics.dropped.inc()
             self.metrics.hits.counts["dropped"] += 1
