@@ -98,10 +98,10 @@ async def main(hits: int, repeat: int) -> None:
     from baseline_app import app as baseline
 
     from pixelagg import actions
-    from pixelagg.app import create_app
     from pixelagg.config import load
-    from pixelagg.pixel import _headers
-    from pixelagg.privacy import bucket_region, client_address, visitor_key
+    from pixelagg.core.privacy import bucket_region, client_address, visitor_key
+    from pixelagg.web.app import create_app
+    from pixelagg.web.pixel import _headers
 
     app = create_app(load())
     service = app.state.service

@@ -12,16 +12,16 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .campaign import (
+from .config import Config
+from .core.campaign import (
     Campaign,
     check_legal_reference,
     is_campaign_id,
     new_campaign_id,
     validate_changes,
 )
-from .config import Config
 from .exceptions import NotFound, ValidationError
-from .stats import StatsQuery, campaign_stats
+from .reports.stats import StatsQuery, campaign_stats
 from .store import Store
 
 __all__ = [

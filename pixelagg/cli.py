@@ -19,12 +19,13 @@ import click
 import httpx
 
 from . import __version__, actions
-from .addresses import APPLE_EGRESS_URL, download_apple_egress
-from .audit import AuditReport, format_report, run_audit
-from .config import LEGAL_BASES, Config, load
+from .config import Config, load
+from .core.campaign import LEGAL_BASES
 from .exceptions import PixelaggError, StoreError
-from .notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
-from .stats import stats_csv
+from .ingest.lists import APPLE_EGRESS_URL, download_apple_egress
+from .reports.audit import AuditReport, format_report, run_audit
+from .reports.notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
+from .reports.stats import stats_csv
 from .store import Store, open_store
 from .tokens import admin_token
 

@@ -18,11 +18,10 @@ from typing import Any, cast, get_type_hints
 
 import yaml
 
+from .core.campaign import LEGAL_BASES
 from .exceptions import ConfigError
 
-__all__ = ["LEGAL_BASES", "Config", "iter_settings", "load"]
-
-LEGAL_BASES = ("consent", "legitimate_interest", "public_task", "exempt_statistics")
+__all__ = ["Config", "iter_settings", "load"]
 
 Check = Callable[[Any], str | None]
 

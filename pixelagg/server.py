@@ -10,7 +10,7 @@ from .workers import mark_supervisor
 __all__ = ["LOGGING", "run"]
 
 GRACEFUL_SHUTDOWN_SECONDS = 15
-APP = "pixelagg.app:app_from_env"
+APP = "pixelagg.web.app:app_from_env"
 
 LOGGING: dict[str, Any] = {
     "version": 1,

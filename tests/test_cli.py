@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from pixelagg.cli import SERVE_FILE, cli
-from tests.conftest import AUTH, make_env
+from tests.helpers import AUTH, make_env
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAA"
 # Variables `serve` writes into os.environ; listing them makes CliRunner restore them.

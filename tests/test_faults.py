@@ -2,58 +2,15 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import httpx
 import pytest
 
 from tests import valkey as vk
-from tests.conftest import make_env, wait_for
+from tests.helpers import Stream, make_env, wait_for
 
 pytestmark = pytest.mark.slow
-
-
-class Stream:
-    """Sends pixel hits from many addresses in a thread and records what was answered."""
-
-    def __init__(self, url: str, campaign_id: str) -> None:
-        self.url = url
-        self.campaign_id = campaign_id
-        self.counted = 0
-        self.other = 0
-        self.slowest = 0.0
-        self.answered_at: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run)
-
-    def _run(self) -> None:
-        with httpx.Client() as http:
-            n = 0
-            while not self._stop.is_set():
-                start = time.monotonic()
-                r = http.get(
-                    f"{self.url}/p/{self.campaign_id}.gif",
-                    headers={"X-Forwarded-For": f"83.{n % 7}.{n // 7 % 250}.{n % 250}"},
-                    timeout=5,
-                )
-                self.slowest = max(self.slowest, time.monotonic() - start)
-                assert r.status_code == 200 and len(r.content) == 43
-                if r.headers["x-pixelagg"] == "counted":
-                    self.counted += 1
-                    self.answered_at.append(time.monotonic())
-                else:
-                    self.other += 1
-                n += 1
-                time.sleep(0.001)
-
-    def __enter__(self) -> Stream:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
 
 
 def test_store_down_loses_no_hit(serve, tmp_path):

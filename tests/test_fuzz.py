@@ -13,13 +13,13 @@ from hypothesis import strategies as st
 from schemathesis.checks import positive_data_acceptance
 from schemathesis.python.asgi import get_client, shutdown_lifespans
 
-from pixelagg.app import create_app
-from pixelagg.campaign import Campaign
-from pixelagg.classify import CLASSES
-from pixelagg.config import LEGAL_BASES, load
-from pixelagg.openapi import openapi_spec
-from pixelagg.pixel import GIF
-from tests.conftest import AUTH, BROWSER_UA, make_env
+from pixelagg.config import load
+from pixelagg.core.campaign import LEGAL_BASES, Campaign
+from pixelagg.core.classify import CLASSES
+from pixelagg.web.app import create_app
+from pixelagg.web.openapi import openapi_spec
+from pixelagg.web.pixel import GIF
+from tests.helpers import AUTH, BROWSER_UA, make_env
 
 FUZZ = settings(max_examples=150, deadline=None, database=None)
 STATS_OPERATIONS = {"/api/campaigns/{id}/stats", "/api/campaigns/{id}/stats.csv", "/api/stats"}

@@ -8,7 +8,7 @@ import pytest
 
 from pixelagg.config import load
 from pixelagg.metrics import LATENCY_BUCKETS, Metrics
-from tests.conftest import make_env
+from tests.helpers import make_env
 
 SENTINEL_IP = "198.51.100.201"
 SENTINEL_UA = "MetricsSentinel/1.0"

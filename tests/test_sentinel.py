@@ -18,10 +18,10 @@ import httpx
 import pytest
 
 from pixelagg.config import load
-from pixelagg.privacy import SALT_GRACE_SECONDS
+from pixelagg.core.privacy import SALT_GRACE_SECONDS
 from pixelagg.store import open_store
 from tests import valkey as vk
-from tests.conftest import make_env, wait_for
+from tests.helpers import make_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -147,7 +147,7 @@ def test_closed_window_salt_absent_after_aof_rewrite(tmp_path):
         config = load(environ=make_env(tmp_path, redis.url))
 
         async def make_salt() -> tuple[bytes, str]:
-            from pixelagg.campaign import Campaign, new_campaign_id
+            from pixelagg.core.campaign import Campaign, new_campaign_id
 
             store = open_store(config)
             try:

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import AUTH, BROWSER_UA, child_pids, make_env, store_url, wait_for
+from tests.helpers import AUTH, BROWSER_UA, child_pids, make_env, store_url, wait_for
 
 pytestmark = pytest.mark.slow
 

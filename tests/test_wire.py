@@ -8,9 +8,9 @@ import pytest
 import redis
 
 from pixelagg.config import load
-from pixelagg.privacy import visitor_key
+from pixelagg.core.privacy import visitor_key
 from tests import valkey as vk
-from tests.conftest import make_env
+from tests.helpers import make_env
 
 IP = "198.51.100.143"
 UA = "WireSentinel/3.1 (monitor-canary)"

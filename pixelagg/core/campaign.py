@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from .config import LEGAL_BASES
-from .exceptions import ValidationError
+from ..exceptions import ValidationError
 
-__all__ = ["Campaign", "is_campaign_id", "new_campaign_id", "validate_changes"]
+__all__ = ["LEGAL_BASES", "Campaign", "is_campaign_id", "new_campaign_id", "validate_changes"]
+
+LEGAL_BASES = ("consent", "legitimate_interest", "public_task", "exempt_statistics")
 
 _ID = re.compile(r"[A-Za-z0-9_-]{16}\Z")
 NAME_MAX = 200

@@ -10,7 +10,6 @@ lists are loaded by ``pixelagg.addresses``.
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Literal
 import crawleruseragents
 
 if TYPE_CHECKING:
-    from .addresses import AddressLists
+    from .networks import Address, AddressLists
 
 __all__ = [
     "CLASSES",
@@ -163,7 +162,7 @@ class Classifier:
         """How many user agents the cache holds now."""
         return self._cache_length()
 
-    def classify(self, user_agent: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address | None) -> str:
+    def classify(self, user_agent: str, address: Address | None) -> str:
         """The class of an open from its user agent, sharpened by its address."""
         class_, may_be_scanner = self._judge(user_agent)
         lists = self._lists

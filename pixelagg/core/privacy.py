@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import iptocc
 
-from .addresses import NetworkSet
+from .networks import Address, NetworkSet
 
 __all__ = [
     "ELEMENT_BYTES",
@@ -32,7 +32,6 @@ __all__ = [
     "visitor_key",
 ]
 
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 SALT_BYTES = 32
 ELEMENT_BYTES = 16

@@ -18,10 +18,10 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from .exceptions import StoreError
-from .metrics import Metrics
-from .store import Batch, Store
-from .tasks import stop_task
+from ..exceptions import StoreError
+from ..metrics import Metrics
+from ..store import Batch, Store
+from ..tasks import stop_task
 
 __all__ = ["Aggregator"]
 

@@ -13,11 +13,11 @@ import logging
 import time
 from collections import OrderedDict
 
-from .campaign import Campaign
-from .exceptions import StoreError
-from .privacy import Salt
-from .store import Store
-from .tasks import stop_task
+from ..core.campaign import Campaign
+from ..core.privacy import Salt
+from ..exceptions import StoreError
+from ..store import Store
+from ..tasks import stop_task
 
 __all__ = ["CampaignCache"]
 

@@ -18,10 +18,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .config import Config
-from .keys import Keyspace
-from .privacy import SALT_GRACE_SECONDS, salt_window
-from .store import Store
+from ..config import Config
+from ..core.privacy import SALT_GRACE_SECONDS, salt_window
+from ..store import Store
+from ..store.keys import Keyspace
 
 __all__ = [
     "CHECKS",

@@ -14,8 +14,9 @@ import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .config import LEGAL_BASES, Config
-from .exceptions import ValidationError
+from ..config import Config
+from ..core.campaign import LEGAL_BASES
+from ..exceptions import ValidationError
 
 __all__ = ["FORMATS", "LANGUAGES", "LegalBasisUse", "render_notice"]
 

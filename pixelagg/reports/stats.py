@@ -18,10 +18,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .campaign import Campaign
-from .classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
-from .store import SketchRef, Store
-from .store.batch import DECLINED_FIELD, parse_counter_field
+from ..core.campaign import Campaign
+from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
+from ..store import SketchRef, Store
+from ..store.batch import DECLINED_FIELD, parse_counter_field
 
 __all__ = [
     "BOUNDS_METHOD",

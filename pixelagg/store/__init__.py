@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..config import Config
-from ..keys import Keyspace
 from .base import SketchRef, Store
 from .batch import Batch
 from .embedded import EmbeddedStore
+from .keys import Keyspace
 from .redis import RedisStore
 
 __all__ = ["Batch", "EmbeddedStore", "RedisStore", "SketchRef", "Store", "open_store"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any, Protocol
 
-from ..campaign import Campaign
-from ..keys import KeyInfo
-from ..privacy import Salt
+from ..core.campaign import Campaign
+from ..core.privacy import Salt
 from .batch import Batch
+from .keys import KeyInfo
 
 __all__ = ["SketchRef", "Store"]
 

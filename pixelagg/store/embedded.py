@@ -23,13 +23,13 @@ from typing import Any
 import numpy as np
 from hyperloglog import HyperLogLog
 
-from ..campaign import Campaign
+from ..core.campaign import Campaign
+from ..core.privacy import Salt, new_salt, salt_window
 from ..exceptions import StoreError
-from ..keys import KeyInfo, Keyspace
-from ..privacy import Salt, new_salt, salt_window
 from ..tasks import stop_task
 from .base import SketchRef
 from .batch import Batch
+from .keys import KeyInfo, Keyspace
 
 __all__ = ["EmbeddedStore", "new_sketch"]
 

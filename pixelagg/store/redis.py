@@ -20,12 +20,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from ..campaign import Campaign
+from ..core.campaign import Campaign
+from ..core.privacy import ELEMENT_BYTES, Salt, new_salt, salt_window
 from ..exceptions import ConfigError, StoreError
-from ..keys import KeyInfo, Keyspace
-from ..privacy import ELEMENT_BYTES, Salt, new_salt, salt_window
 from .base import SketchRef
 from .batch import Batch, CampaignBatch
+from .keys import KeyInfo, Keyspace
 
 __all__ = ["RedisStore"]
 

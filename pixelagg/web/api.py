@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import actions
-from .audit import run_audit
-from .errors import error_response
-from .exceptions import ValidationError
+from .. import actions
+from ..exceptions import ValidationError
+from ..reports.audit import run_audit
+from ..reports.stats import stats_csv
+from ..tokens import matches
+from .error_responses import error_response
 from .service import Service
-from .stats import stats_csv
-from .tokens import matches
 
 __all__ = ["MAX_BODY", "routes"]
 

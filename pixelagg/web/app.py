@@ -16,17 +16,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
+from ..config import Config, load
+from ..exceptions import StoreError
+from ..store import Store
+from ..tokens import matches
+from ..workers import follow_supervisor
 from . import api, dashboard
-from .config import Config, load
-from .errors import error_response, exception_handlers
-from .exceptions import StoreError
+from .error_responses import error_response, exception_handlers
 from .middleware import PIXEL_ROUTE, AccessLog, RequestLog
 from .openapi import openapi_spec
 from .pixel import Pixel
 from .service import Service
-from .store import Store
-from .tokens import matches
-from .workers import follow_supervisor
 
 __all__ = ["Front", "app_from_env", "create_app"]
 

@@ -25,14 +25,15 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from . import actions, pages
-from .campaign import Campaign
-from .exceptions import NotFound, StoreError, ValidationError
-from .notice import LANGUAGES, LegalBasisUse, render_notice
-from .privacy import client_address
+from .. import actions
+from ..core.campaign import Campaign
+from ..core.privacy import client_address
+from ..exceptions import NotFound, StoreError, ValidationError
+from ..reports.notice import LANGUAGES, LegalBasisUse, render_notice
+from ..reports.stats import campaign_stats
+from ..tokens import matches
+from . import pages
 from .service import Service
-from .stats import campaign_stats
-from .tokens import matches
 
 __all__ = ["SESSION_COOKIE", "SESSION_MAX_AGE", "routes", "session_value"]
 

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
-from .exceptions import NotFound, StoreError, ValidationError
+from ..exceptions import NotFound, StoreError, ValidationError
 
 __all__ = ["error_response", "exception_handlers"]
 

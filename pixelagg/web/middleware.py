@@ -16,7 +16,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
-    from .metrics import Metrics
+    from ..metrics import Metrics
 
 __all__ = ["PIXEL_ROUTE", "PIXEL_SECURITY_HEADERS", "AccessLog", "RequestLog", "route_template"]
 

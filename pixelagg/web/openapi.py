@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import __version__
-from .classify import CLASSES
-from .config import LEGAL_BASES
+from .. import __version__
+from ..core.campaign import LEGAL_BASES
+from ..core.classify import CLASSES
 
 __all__ = ["openapi_spec"]
 

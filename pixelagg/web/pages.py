@@ -15,9 +15,9 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .campaign import Campaign
+from ..core.campaign import Campaign
+from ..core.classify import MACHINE_CLASSES
 from .charts import Column, Series, horizontal_bars, stacked_bars
-from .classify import MACHINE_CLASSES
 
 __all__ = [
     "campaign_detail",

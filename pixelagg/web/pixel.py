@@ -14,11 +14,11 @@ import time
 
 from starlette.types import Receive, Scope, Send
 
-from .campaign import is_campaign_id
-from .classify import CLASSES, PROXY_CLASSES
-from .metrics import HIT_RESULTS
+from ..core.campaign import is_campaign_id
+from ..core.classify import CLASSES, PROXY_CLASSES
+from ..core.privacy import bucket_region, client_address, visitor_key
+from ..metrics import HIT_RESULTS
 from .middleware import PIXEL_SECURITY_HEADERS
-from .privacy import bucket_region, client_address, visitor_key
 from .service import Service
 
 __all__ = ["GIF", "PIXEL_HEADERS", "Pixel"]

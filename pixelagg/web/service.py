@@ -6,15 +6,16 @@ import gc
 import logging
 from dataclasses import dataclass, field
 
-from .addresses import NetworkSet, load_address_lists
-from .aggregator import Aggregator
-from .cache import CampaignCache
-from .classify import Classifier
-from .config import Config
-from .exceptions import StoreError
-from .metrics import Metrics
-from .store import Store, open_store
-from .tokens import admin_token
+from ..config import Config
+from ..core.classify import Classifier
+from ..core.networks import NetworkSet
+from ..exceptions import StoreError
+from ..ingest.aggregator import Aggregator
+from ..ingest.cache import CampaignCache
+from ..ingest.lists import load_address_lists
+from ..metrics import Metrics
+from ..store import Store, open_store
+from ..tokens import admin_token
 
 __all__ = ["Service"]
 

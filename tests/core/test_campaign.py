@@ -1,4 +1,4 @@
-"""Tests for pixelagg.campaign: ids, validation of user input, the stored record."""
+"""Tests for pixelagg.core.campaign: ids, validation of user input, the stored record."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import re
 
 import pytest
 
-from pixelagg.campaign import (
+from pixelagg.core.campaign import (
+    LEGAL_BASES,
     NAME_MAX,
     RECIPIENTS_MAX,
     REFERENCE_MAX,
@@ -18,7 +19,6 @@ from pixelagg.campaign import (
     new_campaign_id,
     validate_changes,
 )
-from pixelagg.config import LEGAL_BASES
 from pixelagg.exceptions import ValidationError
 
 URL_SAFE = re.compile(r"[A-Za-z0-9_-]{16}")

@@ -1,14 +1,11 @@
 from __future__ import annotations
 
-import csv
 import ipaddress
-from pathlib import Path
 
 import crawleruseragents
 import pytest
 
-from pixelagg.addresses import AddressLists, NetworkSet, load_address_lists
-from pixelagg.classify import (
+from pixelagg.core.classify import (
     CLASSES,
     HUMAN_CLASSES,
     MACHINE_CLASSES,
@@ -18,15 +15,13 @@ from pixelagg.classify import (
     classify_user_agent,
     match_rule,
 )
+from pixelagg.core.networks import AddressLists, NetworkSet
+from pixelagg.ingest.lists import load_address_lists
+from tests.helpers import AMBIGUOUS_CHOICES, FIXTURES, ROOT, SAMPLE_ROWS, SAMPLES
 
-HERE = Path(__file__).resolve().parent
-SHARED_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "data" / "ua-samples.tsv"
-FIXTURE_SAMPLES = HERE / "fixtures" / "ua-samples.tsv"
-SAMPLES = SHARED_SAMPLES if SHARED_SAMPLES.exists() else FIXTURE_SAMPLES
-METRICS_DOC = HERE.parent / "docs" / "metrics.md"
+SHARED_SAMPLES = ROOT.parent / "shared" / "data" / "ua-samples.tsv"
+METRICS_DOC = ROOT / "docs" / "metrics.md"
 
-# What the ambiguous ("?") rows of ua-samples.tsv classify as; see test_ambiguous_row_choices.
-AMBIGUOUS_CHOICES = {"human?": "human", "apple_mpp?": "apple_mpp"}
 
 BARE = "Mozilla/5.0"
 NETWORKING_EXTENSION = "NetworkingExtension/8623.1.12.10.4 Network/5569.60.33 iOS/26.2"
@@ -57,20 +52,10 @@ SCANNER_V6 = ipaddress.ip_address("2001:db8:5c::10")
 ELSEWHERE = ipaddress.ip_address("100.64.0.1")
 
 
-def read_samples():
-    with SAMPLES.open(encoding="utf-8", newline="") as handle:
-        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
-    assert rows[0] == ["expected_class", "user_agent", "source"]
-    return [(number, *row) for number, row in enumerate(rows[1:], start=2)]
-
-
-SAMPLE_ROWS = read_samples()
-
-
 @pytest.fixture(scope="module")
 def lists():
     """The fixture lists: Apple egress sample and scanner sample."""
-    fixtures = HERE / "fixtures"
+    fixtures = FIXTURES
     return load_address_lists(
         str(fixtures / "apple-egress-sample.csv"), str(fixtures / "scanner-networks-sample.txt")
     )
@@ -102,10 +87,13 @@ def test_ambiguous_row_choices():
     assert {expected for expected, _ in ambiguous} == set(AMBIGUOUS_CHOICES)
 
 
-@pytest.mark.skipif(not SHARED_SAMPLES.exists(), reason="shared/ is not checked out here")
+@pytest.mark.skipif(
+    not SHARED_SAMPLES.exists(),
+    reason="the team's shared ua-samples.tsv is not beside this checkout (tests use their copy)",
+)
 def test_fixture_copy_of_samples_is_current():
     """tests/fixtures/ua-samples.tsv matches the shared file it was copied from."""
-    assert FIXTURE_SAMPLES.read_bytes() == SHARED_SAMPLES.read_bytes()
+    assert SAMPLES.read_bytes() == SHARED_SAMPLES.read_bytes()
 
 
 def test_class_sets_partition_classes():

@@ -1,4 +1,4 @@
-"""Tests for pixelagg.privacy: client address, region bucket, keyed hash, salts (pure)."""
+"""Tests for pixelagg.core.privacy: client address, region bucket, keyed hash, salts (pure)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pixelagg.addresses import NetworkSet
-from pixelagg.privacy import (
+from pixelagg.core.networks import NetworkSet
+from pixelagg.core.privacy import (
     SALT_BYTES,
     SALT_GRACE_SECONDS,
     Salt,

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from pixelagg.cache import CampaignCache
-from pixelagg.campaign import Campaign, new_campaign_id
+from pixelagg.core.campaign import Campaign, new_campaign_id
+from pixelagg.ingest.cache import CampaignCache
 
 pytestmark = pytest.mark.anyio
 

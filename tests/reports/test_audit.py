@@ -12,15 +12,15 @@ import pytest
 import redis
 from click.testing import CliRunner
 
-from pixelagg.audit import AuditReport, find_raw_data, format_report, run_audit
-from pixelagg.campaign import Campaign, new_campaign_id
 from pixelagg.cli import cli
 from pixelagg.config import load
-from pixelagg.openapi import openapi_spec
-from pixelagg.privacy import SALT_GRACE_SECONDS
+from pixelagg.core.campaign import Campaign, new_campaign_id
+from pixelagg.core.privacy import SALT_GRACE_SECONDS
+from pixelagg.reports.audit import AuditReport, find_raw_data, format_report, run_audit
 from pixelagg.store import Batch, open_store
 from pixelagg.store.embedded import _Entry
-from tests.conftest import AUTH, READ_AUTH, make_env
+from pixelagg.web.openapi import openapi_spec
+from tests.helpers import AUTH, READ_AUTH, make_env
 
 pytestmark = pytest.mark.anyio
 

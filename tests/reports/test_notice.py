@@ -1,4 +1,4 @@
-"""Tests for pixelagg.notice: the generated privacy-statement section."""
+"""Tests for pixelagg.reports.notice: the generated privacy-statement section."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from html.parser import HTMLParser
 
 import pytest
 
-from pixelagg.config import LEGAL_BASES, load
+from pixelagg.config import load
+from pixelagg.core.campaign import LEGAL_BASES
 from pixelagg.exceptions import ValidationError
-from pixelagg.notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
+from pixelagg.reports.notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
 
 BOTH = [(lang, fmt) for lang in LANGUAGES for fmt in FORMATS]
 BOTH_IDS = [f"{lang}-{fmt}" for lang, fmt in BOTH]

@@ -1,4 +1,4 @@
-"""Tests for pixelagg.stats: bounds, small-region merging, classes, hours, and HLL accuracy."""
+"""Tests for pixelagg.reports.stats: bounds, small-region merging, classes, hours, and HLL accuracy."""
 
 from __future__ import annotations
 
@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 import pytest
 from click.testing import CliRunner
 
-from pixelagg.app import create_app
-from pixelagg.campaign import Campaign, new_campaign_id
-from pixelagg.classify import CLASSES, MACHINE_CLASSES
 from pixelagg.cli import cli
 from pixelagg.config import load
-from pixelagg.stats import RELATIVE_ERROR, StatsQuery, bounds, campaign_stats
-from pixelagg.stats import merge_small_regions as merge
+from pixelagg.core.campaign import Campaign, new_campaign_id
+from pixelagg.core.classify import CLASSES, MACHINE_CLASSES
+from pixelagg.reports.stats import RELATIVE_ERROR, StatsQuery, bounds, campaign_stats
+from pixelagg.reports.stats import merge_small_regions as merge
 from pixelagg.store import Batch, open_store
-from tests.conftest import BROWSER_UA, AppClient, make_env
+from pixelagg.web.app import create_app
+from tests.helpers import BROWSER_UA, AppClient, make_env
 
 LOOPBACK = ("127.0.0.1", 50000)
 # Addresses that iptocc places in each country, one per unique visitor.

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import secrets
-from pathlib import Path
 
 import pytest
 import redis
 
 from pixelagg.config import load
 from tests import valkey as vk
-from tests.conftest import AUTH, make_env
+from tests.helpers import AUTH, ROOT, make_env
 
-ROOT = Path(__file__).resolve().parent.parent
 RULE_FILE = ROOT / "deploy" / "redis-acl.conf"
 DOC = ROOT / "docs" / "redis-acl.md"
 PASSWORD = secrets.token_hex(16)

@@ -7,8 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import AUTH, BROWSER_UA, child_pids, make_env, wait_for
-from tests.test_faults import Stream
+from tests.helpers import AUTH, BROWSER_UA, Stream, child_pids, make_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 

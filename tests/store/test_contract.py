@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from pixelagg.campaign import Campaign, new_campaign_id
 from pixelagg.config import load
+from pixelagg.core.campaign import Campaign, new_campaign_id
+from pixelagg.core.privacy import SALT_GRACE_SECONDS
 from pixelagg.exceptions import StoreError
-from pixelagg.privacy import SALT_GRACE_SECONDS
 from pixelagg.store import Batch, EmbeddedStore, open_store
 from pixelagg.store.embedded import _add_elements, new_sketch
-from tests.conftest import STORES, make_env
+from tests.helpers import STORES, make_env
 
 pytestmark = pytest.mark.anyio
 

@@ -1,11 +1,11 @@
-"""Tests for pixelagg.keys: key names, hash tags, audit patterns."""
+"""Tests for pixelagg.store.keys: key names, hash tags, audit patterns."""
 
 from __future__ import annotations
 
 import pytest
 from redis.crc import key_slot
 
-from pixelagg.keys import Keyspace
+from pixelagg.store.keys import Keyspace
 
 ID = "AbCdEfGhIjKlMnOp"
 OTHER_ID = "0123456789_-abcd"

@@ -14,9 +14,9 @@ import pytest
 
 from pixelagg.actions import pixel_snippet
 from pixelagg.config import load
-from pixelagg.pixel import GIF
 from pixelagg.store import Batch
-from tests.conftest import AUTH, READ_AUTH, make_env
+from pixelagg.web.pixel import GIF
+from tests.helpers import AUTH, READ_AUTH, make_env
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAA"
 US_IP, GB_IP, NL_IP = "8.8.8.8", "81.2.69.160", "80.80.80.80"

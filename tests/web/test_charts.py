@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from pixelagg.charts import Column, Series, horizontal_bars, nice_ticks, stacked_bars
+from pixelagg.web.charts import Column, Series, horizontal_bars, nice_ticks, stacked_bars
 
 A = Series("Human opens", "s-human", "#1f5fa8")
 B = Series("Machine opens", "s-machine", "#b35c00")

@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from pixelagg import dashboard
-from pixelagg.app import create_app
 from pixelagg.config import load
 from pixelagg.exceptions import StoreError
-from tests.conftest import READ_TOKEN, TOKEN, AppClient, make_env
+from pixelagg.web import dashboard
+from pixelagg.web.app import create_app
+from tests.helpers import READ_TOKEN, TOKEN, AppClient, make_env
 
 ORIGIN = {"Origin": "http://testserver"}
 EVIL_NAME = "<script>alert(1)</script>"

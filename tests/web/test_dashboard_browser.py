@@ -11,10 +11,9 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.conftest import BROWSER_UA, TOKEN, Served, make_env
+from tests.helpers import ARTIFACTS, BROWSER_UA, TOKEN, Served, make_env
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

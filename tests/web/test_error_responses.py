@@ -1,11 +1,11 @@
-"""Tests for pixelagg.errors: the API's one JSON error shape."""
+"""Tests for pixelagg.web.error_responses: the API's one JSON error shape."""
 
 from __future__ import annotations
 
 import pytest
 
-from pixelagg.errors import error_response
-from tests.conftest import AUTH, READ_AUTH
+from pixelagg.web.error_responses import error_response
+from tests.helpers import AUTH, READ_AUTH
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAA"
 

@@ -1,4 +1,4 @@
-"""Tests for pixelagg.middleware: route templates, the privacy-safe access log, headers."""
+"""Tests for pixelagg.web.middleware: route templates, the privacy-safe access log, headers."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from pixelagg.middleware import route_template
-from tests.conftest import AUTH
+from pixelagg.web.middleware import route_template
+from tests.helpers import AUTH
 
 ID = "AbCdEfGhIjKlMnOp"
 SENTINEL_IP = "198.51.100.77"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pixelagg.pages import X_LABELS, day_columns, document, error_main, hour_columns
+from pixelagg.web.pages import X_LABELS, day_columns, document, error_main, hour_columns
 
 
 def _hour(iso, human=1, machine=0):

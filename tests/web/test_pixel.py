@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
 
 from pixelagg.config import load
-from pixelagg.pixel import GIF
-from tests.conftest import make_env
-from tests.test_classify import AMBIGUOUS_CHOICES, SAMPLE_ROWS
+from pixelagg.web.pixel import GIF
+from tests.helpers import AMBIGUOUS_CHOICES, FIXTURES, SAMPLE_ROWS, make_env
 
 CHROME_UA = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -54,9 +52,6 @@ def test_head_is_answered_and_not_counted(client):
     assert response.status_code == 200
     assert response.headers["content-type"] == "image/gif"
     assert client.stats(c["id"])["opens"]["total"] == 0
-
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture

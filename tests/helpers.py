@@ -1,0 +1,234 @@
+"""Shared test helpers: tokens, configurations, an app client, a real `serve`, polling."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.testclient import TestClient
+
+from tests import valkey as vk
+
+TESTS = Path(__file__).resolve().parent
+ROOT = TESTS.parent
+FIXTURES = TESTS / "fixtures"
+ARTIFACTS = ROOT / "test-artifacts"
+SAMPLES = FIXTURES / "ua-samples.tsv"
+"""A copy of the team's shared ua-samples.tsv: tests carry their own data."""
+
+TOKEN = "test-admin-token-0123456789abcdef"
+READ_TOKEN = "test-read-token-0123456789abcdef"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+READ_AUTH = {"Authorization": f"Bearer {READ_TOKEN}"}
+STORES = ["embedded", "redis"]
+# Mail clients' user agents for hits that must classify as human.
+BROWSER_UA = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+    "(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36"
+)
+
+# What the ambiguous ("?") rows of ua-samples.tsv classify as; see test_ambiguous_row_choices.
+AMBIGUOUS_CHOICES = {"human?": "human", "apple_mpp?": "apple_mpp"}
+
+
+def make_env(tmp_path: Path, store_url: str | None, **extra: str) -> dict[str, str]:
+    """The environment of one test's configuration; Redis keys get a prefix of their own."""
+    env = {
+        "PIXELAGG_DATA_DIR": str(tmp_path / "data"),
+        "PIXELAGG_ADMIN_TOKEN": TOKEN,
+        "PIXELAGG_API_READ_TOKENS": READ_TOKEN,
+        "PIXELAGG_STORE_KEY_PREFIX": "t" + secrets.token_hex(4),
+        "PIXELAGG_STORE_FLUSH_INTERVAL_MS": "10",
+    }
+    if store_url:
+        env["PIXELAGG_STORE_URL"] = store_url
+    env.update(extra)
+    return env
+
+
+def store_url(kind: str, request: pytest.FixtureRequest) -> str | None:
+    """The store URL of a store kind: embedded (None), redis or cluster."""
+    if kind == "redis":
+        return str(request.getfixturevalue("redis_url"))
+    if kind == "cluster":
+        return str(request.getfixturevalue("cluster").url)
+    return None
+
+
+class AppClient(TestClient):
+    """A TestClient whose requests come from loopback, a trusted proxy."""
+
+    def flush(self) -> None:
+        """Write buffered hits now."""
+        self.portal.call(self.app.state.service.aggregator.flush)  # type: ignore[attr-defined]
+
+    def create(self, **body: Any) -> dict[str, Any]:
+        body.setdefault("name", "Test campaign")
+        response = self.post("/api/campaigns", json=body, headers=AUTH)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def hit(self, campaign_id: str, ip: str = "203.0.113.7", ua: str = BROWSER_UA, **headers: str) -> Any:
+        headers = {"X-Forwarded-For": ip, "User-Agent": ua, **headers}
+        response = self.get(f"/p/{campaign_id}.gif", headers=headers)
+        assert response.status_code == 200
+        return response
+
+    def stats(self, campaign_id: str, **params: str) -> dict[str, Any]:
+        self.flush()
+        response = self.get(f"/api/campaigns/{campaign_id}/stats", params=params, headers=AUTH)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+class Served:
+    """A `pixelagg serve` subprocess with its captured output."""
+
+    def __init__(self, env: dict[str, str], tmp_path: Path, name: str = "serve") -> None:
+        self.port = vk.free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
+        self.env.pop("PIXELAGG_CONFIG", None)
+        self.log_path = tmp_path / f"{name}-{self.port}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.cwd = tmp_path
+
+    def start(self, *args: str, timeout: float = 20) -> Served:
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the subprocess
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pixelagg", "serve", "--port", str(self.port), *args],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.cwd,
+            start_new_session=True,  # its own process group: granian's workers are children
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"serve exited {self.proc.returncode}:\n{self.logs()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"serve did not answer in {timeout}s:\n{self.logs()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+    def kill_group(self) -> None:
+        """SIGKILL whatever is left of the process group (a SIGKILLed parent leaves its workers)."""
+        if self.proc is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def create(self, client: httpx.Client, **body: Any) -> dict[str, Any]:
+        body.setdefault("name", "Served campaign")
+        response = client.post(self.url + "/api/campaigns", json=body, headers=AUTH)
+        assert response.status_code == 201, response.text
+        return dict(response.json())
+
+    def stats(self, client: httpx.Client, campaign_id: str) -> dict[str, Any]:
+        response = client.get(f"{self.url}/api/campaigns/{campaign_id}/stats", headers=AUTH)
+        assert response.status_code == 200, response.text
+        return dict(response.json())
+
+
+class Stream:
+    """Sends pixel hits from many addresses in a thread and records what was answered."""
+
+    def __init__(self, url: str, campaign_id: str) -> None:
+        self.url = url
+        self.campaign_id = campaign_id
+        self.counted = 0
+        self.other = 0
+        self.slowest = 0.0
+        self.answered_at: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run)
+
+    def _run(self) -> None:
+        with httpx.Client() as http:
+            n = 0
+            while not self._stop.is_set():
+                start = time.monotonic()
+                r = http.get(
+                    f"{self.url}/p/{self.campaign_id}.gif",
+                    headers={"X-Forwarded-For": f"83.{n % 7}.{n // 7 % 250}.{n % 250}"},
+                    timeout=5,
+                )
+                self.slowest = max(self.slowest, time.monotonic() - start)
+                assert r.status_code == 200 and len(r.content) == 43
+                if r.headers["x-pixelagg"] == "counted":
+                    self.counted += 1
+                    self.answered_at.append(time.monotonic())
+                else:
+                    self.other += 1
+                n += 1
+                time.sleep(0.001)
+
+    def __enter__(self) -> Stream:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def child_pids(pid: int) -> list[int]:
+    """The processes whose parent is pid (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def wait_for(predicate: Any, timeout: float = 10.0, interval: float = 0.05) -> Any:
+    """Poll until predicate() is truthy; return its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval)
+
+
+def json_lines(text: str) -> list[Any]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def read_samples():
+    with SAMPLES.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    assert rows[0] == ["expected_class", "user_agent", "source"]
+    return [(number, *row) for number, row in enumerate(rows[1:], start=2)]
+
+
+SAMPLE_ROWS = read_samples()
