@@ -1,0 +1,64 @@
+"""Tests for pixelagg.reports.noise: the budget's shares and OpenDP's discrete Laplace noise."""
+
+from __future__ import annotations
+
+import math
+import statistics
+
+import pytest
+
+from pixelagg.reports.noise import Budget, add_noise, variance
+
+
+@pytest.mark.parametrize("uniques", [True, False], ids=["uniques", "counts-only"])
+def test_one_open_spends_epsilon(uniques):
+    """A visitor's single counted open is in one cell of each counted histogram: ε in all."""
+    budget = Budget(1.0, uniques=uniques)
+    assert budget.per_open() == pytest.approx(1.0)
+
+
+def test_declined_requests_have_their_own_epsilon():
+    """A declined request is counted nowhere else, so its histogram may use the whole ε."""
+    assert Budget(0.5).shares[("x", "d")] * 0.5 == pytest.approx(0.5)
+
+
+def test_repeat_opens_spend_only_the_load_shares():
+    """Further opens of the same visitor add the loads' and regions' shares, not the uniques'."""
+    budget = Budget(1.0)
+    assert budget.per_repeat_open() == pytest.approx(0.6)
+    assert Budget(1.0, uniques=False).per_repeat_open() == pytest.approx(1.0)
+
+
+def test_scale_is_sensitivity_over_share():
+    """A cell's scale is 1 / (share x ε): halving ε doubles it."""
+    assert Budget(1.0).scale("u", "d") == pytest.approx(4.0)
+    assert Budget(0.5).scale("u", "d") == pytest.approx(8.0)
+
+
+def test_counts_only_releases_no_first_opens():
+    """Without uniques there is no first-open histogram to release."""
+    assert all(kind != "u" for kind, _ in Budget(1.0, uniques=False).histograms())
+
+
+def test_noise_is_integer_and_centred():
+    """Noisy counts are integers whose mean is the count and whose variance is the formula's."""
+    noisy = add_noise([100] * 20_000, 4.0)
+    assert all(isinstance(v, int) for v in noisy)
+    assert statistics.fmean(noisy) == pytest.approx(100, abs=0.25)
+    assert statistics.pvariance(noisy) == pytest.approx(variance(4.0), rel=0.06)
+
+
+def test_noise_is_fresh_per_call():
+    """Two samples of the same counts differ: the generator is not reseeded per call."""
+    assert add_noise([0] * 200, 4.0) != add_noise([0] * 200, 4.0)
+
+
+def test_variance_approaches_continuous_laplace():
+    """For a large scale the discrete variance tends to the continuous 2·scale²."""
+    assert variance(100.0) == pytest.approx(2 * 100.0**2, rel=0.001)
+    assert variance(1.0) == pytest.approx(2 * math.e / (math.e - 1) ** 2)
+
+
+def test_empty_input_needs_no_sampling():
+    """No cells, no noise."""
+    assert add_noise([], 4.0) == []
