@@ -60,6 +60,18 @@ def _server_implementation(value: Any) -> str | None:
     return problem
 
 
+def _epsilon(value: Any) -> str | None:
+    if value is None:
+        return None
+    return None if 0.01 <= value <= 10 else "Must be between 0.01 and 10, or off."
+
+
+def _divides_an_hour(value: Any) -> str | None:
+    if 1 <= value <= 3600 and 3600 % value == 0:
+        return None
+    return "Must divide 3600 (e.g. 60, 300, 900, 3600)."
+
+
 def _networks(value: Any) -> str | None:
     for item in value:
         try:
@@ -162,6 +174,30 @@ class PrivacyConfig:
     )
     honor_dnt: bool = _key(True, "Treat DNT: 1 like Sec-GPC: 1 (serve the GIF, count nothing).")
     regions: str = _key("country", "Region granularity: country or none.", _one_of("country", "none"))
+    epsilon: float | None = _key(
+        1.0,
+        "Differential-privacy budget per campaign for every released figure; off = exact, live figures.",
+        _epsilon,
+    )
+    release_period_seconds: int = _key(
+        3600,
+        "Figures are released per period of this many seconds, once it has closed (divides 3600).",
+        _divides_an_hour,
+    )
+    min_recipients: int = _key(
+        50,
+        "Campaigns with fewer recipients (or none set) report no figures while epsilon is on.",
+        _between(0, 1_000_000),
+    )
+    uniques: bool = _key(
+        True,
+        "Count unique opens with a salted keyed hash; off = counts only (no salt, hash or sketch).",
+    )
+
+    @property
+    def noisy(self) -> bool:
+        """Whether figures leave through the differentially private release (epsilon is on)."""
+        return self.epsilon is not None
 
 
 @dataclass(frozen=True)
@@ -269,6 +305,8 @@ def _parse_env(setting: Setting, raw: str) -> Any:
         return raw
     if setting.type == list[str]:
         return [item.strip() for item in raw.split(",") if item.strip()]
+    if setting.type == (float | None) and raw.strip().lower() in ("off", "none", ""):
+        return None
     try:
         return yaml.safe_load(raw)
     except yaml.YAMLError:
@@ -297,6 +335,13 @@ def _coerce(setting: Setting, value: Any) -> Any:
         if value is not None and not isinstance(value, str):
             raise fail("Not a valid string.")
         value = value or None
+    elif t == (float | None):
+        if value is False or value == "off":  # YAML reads a bare `off` as false
+            value = None
+        elif isinstance(value, bool) or not isinstance(value, int | float | None):
+            raise fail("Not a number (or off).")
+        else:
+            value = None if value is None else float(value)
     elif t == list[str] and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
         raise fail("Not a list of strings.")
     problem = setting.check(value) if setting.check is not None else None

@@ -350,3 +350,50 @@ def test_every_setting_is_in_the_readme():
     readme = README.read_text(encoding="utf-8")
     missing = [s.name for s in SETTINGS if s.name not in readme]
     assert not missing, f"README.md does not document: {', '.join(missing)}"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "expected"),
+    [("epsilon: off", None), ("epsilon: 0.5", 0.5), ("epsilon: 2", 2.0), ("{}", 1.0)],
+    ids=["off", "float", "int", "default"],
+)
+def test_epsilon_from_yaml(tmp_path, yaml_text, expected):
+    """privacy.epsilon is a number, or off (YAML's bare off) for exact figures."""
+    path = tmp_path / "c.yaml"
+    path.write_text(f"privacy:\n  {yaml_text}\n" if yaml_text != "{}" else "privacy: {}\n")
+    config = load(path, environ={})
+    assert config.privacy.epsilon == expected
+    assert config.privacy.noisy is (expected is not None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("off", None), ("OFF", None), ("0.25", 0.25)], ids=["off", "upper", "num"]
+)
+def test_epsilon_from_environment(raw, expected):
+    """PIXELAGG_PRIVACY_EPSILON takes a number or off."""
+    assert load(environ={"PIXELAGG_PRIVACY_EPSILON": raw}).privacy.epsilon == expected
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"PIXELAGG_PRIVACY_EPSILON": "lots"},
+            "Config 'privacy.epsilon' has value 'lots'. Not a number (or off).",
+        ),
+        (
+            {"PIXELAGG_PRIVACY_EPSILON": "0"},
+            "Config 'privacy.epsilon' has value 0.0. Must be between 0.01 and 10, or off.",
+        ),
+        (
+            {"PIXELAGG_PRIVACY_RELEASE_PERIOD_SECONDS": "7"},
+            "Config 'privacy.release_period_seconds' has value 7. Must divide 3600",
+        ),
+    ],
+    ids=["word", "zero", "period"],
+)
+def test_release_settings_are_checked(env, message):
+    """A bad budget or release period stops start-up, naming the key and the value."""
+    with pytest.raises(ConfigError) as caught:
+        load(environ=env)
+    assert str(caught.value).startswith(message)
