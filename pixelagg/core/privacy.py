@@ -17,6 +17,7 @@ from typing import NamedTuple
 import iptocc
 
 from .networks import Address, NetworkSet
+from .regions import UNKNOWN_REGION
 
 __all__ = [
     "ELEMENT_BYTES",
@@ -38,8 +39,6 @@ ELEMENT_BYTES = 16
 """The length of a unique-open element (a BLAKE2b digest)."""
 SALT_GRACE_SECONDS = 600
 """A salt outlives its window by this much, so hits hashed just before the end still flush."""
-
-UNKNOWN_REGION = "unknown"
 
 
 @dataclass(frozen=True, repr=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..core.campaign import Campaign
@@ -54,6 +54,17 @@ class Store(Protocol):
 
     async def count_unique(self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]) -> list[float]:
         """The estimated cardinality of the union of each group of sketches, in one round trip."""
+        ...
+
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
+        """The frozen values of those of these released cells that exist."""
+        ...
+
+    async def release_cells(
+        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
+    ) -> dict[str, int]:
+        """Freeze each cell's value unless it is frozen already (set-if-absent, atomically), and
+        return the frozen value of every given cell. The release hash gets `ttl_seconds`."""
         ...
 
     def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:

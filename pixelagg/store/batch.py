@@ -15,9 +15,11 @@ __all__ = [
     "DECLINED_FIELD",
     "Batch",
     "CampaignBatch",
+    "first_field",
     "hour_field",
     "parse_counter_field",
     "region_field",
+    "slot_field",
 ]
 
 DECLINED_FIELD = "declined"
@@ -35,11 +37,28 @@ def region_field(region: str) -> str:
     return f"r|{region}"
 
 
+@functools.lru_cache(maxsize=4096)
+def first_field(slot: int, class_: str) -> str:
+    """The day-hash field of first opens (a visitor's first in its salt window) in one release
+    period of the UTC day and one class: f|slot|class."""
+    return f"f|{slot}|{class_}"
+
+
+@functools.lru_cache(maxsize=4096)
+def slot_field(slot: int, class_: str) -> str:
+    """The day-hash field of opens in one release period shorter than an hour: l|slot|class.
+    Hourly periods read the hour fields instead."""
+    return f"l|{slot}|{class_}"
+
+
 def parse_counter_field(name: str) -> tuple[str, int, str] | None:
-    """('h', hour, class) or ('r', -1, region) of an opens field; None for others ('declined')."""
+    """(kind, slot, dimension) of an opens field: ('h', hour, class), ('f' or 'l', slot, class)
+    or ('r', -1, region); None for others ('declined')."""
     parts = name.split("|")
     if len(parts) == 3 and parts[0] == "h" and len(parts[1]) == 2 and parts[1].isdigit() and parts[2]:
         return "h", int(parts[1]), parts[2]
+    if len(parts) == 3 and parts[0] in ("f", "l") and parts[1].isdigit() and parts[2]:
+        return parts[0], int(parts[1]), parts[2]
     if len(parts) == 2 and parts[0] == "r" and parts[1]:
         return "r", -1, parts[1]
     return None
@@ -64,6 +83,11 @@ class CampaignBatch:
     """day -> field -> increment"""
     sketches: dict[tuple[str, str, str], set[bytes]] = field(default_factory=lambda: defaultdict(set))
     """(kind, day, dimension) -> elements"""
+    firsts: dict[int, dict[bytes, tuple[float, str, str]]] = field(default_factory=lambda: defaultdict(dict))
+    """salt window -> element -> (its earliest time, day, first-open field): the store adds each
+    element to the window's seen set and counts it in that field if it was not there yet."""
+    window_expiry: dict[int, float] = field(default_factory=dict)
+    """salt window -> when its salt (and so its seen set) expires"""
     events: int = 0
 
     def merge(self, other: CampaignBatch) -> None:
@@ -71,7 +95,21 @@ class CampaignBatch:
             self.counters[day].update(fields)
         for key, elements in other.sketches.items():
             self.sketches[key] |= elements
+        self.window_expiry.update(other.window_expiry)
+        for window, seen in other.firsts.items():
+            mine = self.firsts[window]
+            for element, first in seen.items():
+                if element not in mine or first[0] < mine[element][0]:
+                    mine[element] = first
         self.events += other.events
+
+    def first_groups(self) -> dict[tuple[int, str, str], list[bytes]]:
+        """The first-open candidates grouped by (window, day, field), in a stable order."""
+        groups: dict[tuple[int, str, str], list[bytes]] = defaultdict(list)
+        for window, seen in sorted(self.firsts.items()):
+            for element, (_, day, name) in sorted(seen.items()):
+                groups[(window, day, name)].append(element)
+        return groups
 
 
 @dataclass
@@ -98,16 +136,33 @@ class Batch:
         class_: str,
         region: str,
         element: bytes | None,
+        window: tuple[int, float] | None = None,
+        period: int = 3600,
     ) -> None:
-        """Count one open; `element` is the keyed visitor hash (None when no salt could be had)."""
+        """Count one open; `element` is the keyed visitor hash (None when no salt could be had).
+
+        With the salt's `window` (its index and expiry), the element is also a first-open
+        candidate, counted in the
+        release period (of `period` seconds) it falls in; periods shorter than an hour also
+        count opens per period.
+        """
         day, hour = utc_day(timestamp)
         part = self.campaigns[campaign_id]
         counters = part.counters[day]
         counters[hour_field(hour, class_)] += 1
         counters[region_field(region)] += 1
+        slot = int(timestamp % 86400 // period)
+        if period != 3600:
+            counters[slot_field(slot, class_)] += 1
         if element is not None:
             part.sketches[("u", day, class_)].add(element)
             part.sketches[("r", day, region)].add(element)
+            if window is not None:
+                index, expires_at = window
+                part.window_expiry[index] = expires_at
+                seen = part.firsts[index]
+                if element not in seen or timestamp < seen[element][0]:
+                    seen[element] = (timestamp, day, first_field(slot, class_))
         part.events += 1
 
     def add_declined(self, campaign_id: str, timestamp: float) -> None:

@@ -15,7 +15,7 @@ import fnmatch
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -111,6 +111,9 @@ class EmbeddedStore:
         self.persist_interval = persist_interval
         self.round_trips = 0
         self._data: dict[str, _Entry] = {}
+        self._seen: dict[str, tuple[set[bytes], float]] = {}
+        """Seen sets (key -> elements, expiry) for first opens: in memory only, never saved, so
+        they die with their salt window or with the process."""
         self._dirty: set[str] = set()
         self._lock_file: Any = None
         self._db: sqlite3.Connection | None = None
@@ -278,6 +281,8 @@ class EmbeddedStore:
         pattern = self.keys.campaign_pattern(campaign_id)
         for key in [k for k in self._data if fnmatch.fnmatchcase(k, pattern)]:
             self._delete(key)
+        for key in [k for k in self._seen if fnmatch.fnmatchcase(k, pattern)]:
+            del self._seen[key]
         index = self._get(self.keys.campaigns())
         if index is not None and campaign_id in index.value:
             del index.value[campaign_id]
@@ -343,7 +348,15 @@ class EmbeddedStore:
                 self._put(writes_key, writes)
             meta.expires_at = expiry
             self._dirty.add(meta_key)
-            for day, fields in part.counters.items():
+            counters = {day: dict(fields) for day, fields in part.counters.items()}
+            for (window, day, name), members in part.first_groups().items():
+                added = self._add_seen(
+                    self.keys.seen(campaign_id, window), members, part.window_expiry[window]
+                )
+                if added:
+                    fields = counters.setdefault(day, {})
+                    fields[name] = fields.get(name, 0) + added
+            for day, fields in counters.items():
                 key = self.keys.day(campaign_id, day)
                 entry = self._get(key) or _Entry("hash", {}, expiry)
                 for name, count in fields.items():
@@ -352,6 +365,35 @@ class EmbeddedStore:
                 self._put(key, entry)
             written += part.events
         return written
+
+    def _add_seen(self, key: str, elements: Sequence[bytes], expires_at: float) -> int:
+        """Add elements to a seen set (in memory only); the number that were not in it yet."""
+        now = time.time()
+        for gone in [k for k, (_, at) in self._seen.items() if at <= now]:
+            del self._seen[gone]
+        members, _ = self._seen.setdefault(key, (set(), float(int(expires_at) + 1)))
+        before = len(members)
+        members.update(elements)
+        return len(members) - before
+
+    # released cells
+
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
+        entry = self._get(self.keys.released(campaign_id))
+        if entry is None:
+            return {}
+        return {name: int(entry.value[name]) for name in names if name in entry.value}
+
+    async def release_cells(
+        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
+    ) -> dict[str, int]:
+        key = self.keys.released(campaign_id)
+        entry = self._get(key) or _Entry("hash", {}, 0.0)
+        for name, value in values.items():
+            entry.value.setdefault(name, int(value))
+        entry.expires_at = time.time() + ttl_seconds
+        self._put(key, entry)
+        return {name: int(entry.value[name]) for name in values}
 
     # reads
 
@@ -394,6 +436,9 @@ class EmbeddedStore:
                 entry.encode() if text or binary else b"",
                 {str(k): str(v) for k, v in entry.value.items()} if text else None,
             )
+        for key, (members, expires_at) in list(self._seen.items()):
+            if expires_at > now and fnmatch.fnmatchcase(key, pattern):
+                yield KeyInfo(key, "set", expires_at - now, b"".join(sorted(members)) if binary else b"")
 
     def saved_files(self) -> list[Path]:
         """Files this store writes, for privacy scans."""

@@ -59,6 +59,14 @@ class Keyspace:
         """A HyperLogLog: kind 'u' is per class, kind 'r' per region."""
         return f"{self.tag(campaign_id)}:{kind}:{day}:{dimension}"
 
+    def released(self, campaign_id: str) -> str:
+        """Released (noisy, frozen) cells: field = cell name, value = its released count."""
+        return f"{self.tag(campaign_id)}:rel"
+
+    def seen(self, campaign_id: str, window: int) -> str:
+        """The keyed visitor elements seen in one salt window, for first opens; dies with the salt."""
+        return f"{self.tag(campaign_id)}:seen:{window}"
+
     def campaign_pattern(self, campaign_id: str) -> str:
         return f"{self.tag(campaign_id)}:*"
 
@@ -81,6 +89,8 @@ class Keyspace:
             "d": "d:{YYYYMMDD}",
             "u": "u:{YYYYMMDD}:{class}",
             "r": "r:{YYYYMMDD}:{region}",
+            "rel": "rel",
+            "seen": "seen:{window}",
         }.get(head, "(unknown)")
         return f"{self.prefix}:{{c:ID}}:{generic}"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +30,7 @@ from .keys import KeyInfo, Keyspace
 __all__ = ["RedisStore"]
 
 _PFADD_CHUNK = 500
+_RELEASE_CHUNK = 1000
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 0.5
 CLOSE_TIMEOUT = 5.0
@@ -44,10 +45,31 @@ if seq > 0 then
   redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 end
 local ttl = tonumber(ARGV[1])
-local i = 5
+local i = 6
 for _ = 1, tonumber(ARGV[2]) do
   redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
   i = i + 3
+end
+local seen = {}
+for _ = 1, tonumber(ARGV[5]) do
+  local set = tonumber(ARGV[i])
+  local blob = ARGV[i + 4]
+  local n = #blob / ELEMENT
+  local added = 0
+  local j = 0
+  while j < n do
+    local m = math.min(n - j, PFADD_CHUNK)
+    local elements = {}
+    for k = 1, m do
+      local at = (j + k - 1) * ELEMENT
+      elements[k] = string.sub(blob, at + 1, at + ELEMENT)
+    end
+    added = added + redis.call('SADD', KEYS[set], unpack(elements))
+    j = j + m
+  end
+  if added > 0 then redis.call('HINCRBY', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], added) end
+  seen[set] = ARGV[i + 3]
+  i = i + 5
 end
 while i <= #ARGV do
   local key = KEYS[tonumber(ARGV[i])]
@@ -66,7 +88,9 @@ while i <= #ARGV do
     j = j + m
   end
 end
-for k = 1, #KEYS do redis.call('EXPIRE', KEYS[k], ttl) end
+for k = 1, #KEYS do
+  if seen[k] then redis.call('EXPIREAT', KEYS[k], seen[k]) else redis.call('EXPIRE', KEYS[k], ttl) end
+end
 return 1
 """.replace("PFADD_CHUNK", str(_PFADD_CHUNK)).replace("ELEMENT", str(ELEMENT_BYTES))
 
@@ -78,6 +102,14 @@ if not first then
   first = ARGV[1]
 end
 return first
+"""
+
+_RELEASE = """
+for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+local names = {}
+for i = 2, #ARGV, 2 do names[#names + 1] = ARGV[i] end
+return redis.call('HMGET', KEYS[1], unpack(names))
 """
 
 _UPDATE = """
@@ -244,14 +276,30 @@ class RedisStore:
         self, batch: Batch, campaign_id: str, part: CampaignBatch
     ) -> tuple[list[str], list[Any]]:
         keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id)]
-        args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq]
+        args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq, 0]
         hincr = 0
+        day_index: dict[str, int] = {}
         for day, fields in part.counters.items():
             keys.append(self.keys.day(campaign_id, day))
+            day_index[day] = len(keys)
             for name, count in fields.items():
                 args += [len(keys), name, count]
                 hincr += 1
         args[1] = hincr
+        # First opens: each group's elements go into its window's seen set; those that were
+        # not there yet are counted in the group's field. The seen set dies with the salt.
+        groups = part.first_groups()
+        seen_index: dict[int, int] = {}
+        for (window, day, name), members in groups.items():
+            if window not in seen_index:
+                keys.append(self.keys.seen(campaign_id, window))
+                seen_index[window] = len(keys)
+            if day not in day_index:
+                keys.append(self.keys.day(campaign_id, day))
+                day_index[day] = len(keys)
+            expires = int(part.window_expiry[window]) + 1
+            args += [seen_index[window], day_index[day], name, expires, b"".join(members)]
+        args[4] = len(groups)
         for (kind, day, dimension), elements in part.sketches.items():
             keys.append(self.keys.sketch(campaign_id, kind, day, dimension))
             # One argument per sketch, the script splits it: packing hundreds of arguments
@@ -288,6 +336,29 @@ class RedisStore:
             for day, fields in zip(days, raw, strict=True)
             if fields
         }
+
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
+        if not names:
+            return {}
+        values = await self._call(self.redis.hmget(self.keys.released(campaign_id), list(names)))
+        return {name: int(v) for name, v in zip(names, values, strict=True) if v is not None}
+
+    async def release_cells(
+        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
+    ) -> dict[str, int]:
+        if not values:
+            return {}
+        key = self.keys.released(campaign_id)
+        names = list(values)
+        chunks = [names[i : i + _RELEASE_CHUNK] for i in range(0, len(names), _RELEASE_CHUNK)]
+        pipe = self._pipe()
+        for chunk in chunks:  # Lua's unpack() takes a few thousand values at most
+            args: list[Any] = [ttl_seconds]
+            for name in chunk:
+                args += [name, values[name]]
+            pipe.eval(_RELEASE, 1, key, *args)
+        frozen = [v for part in await self._call(pipe.execute()) for v in part]
+        return {name: int(v) for name, v in zip(names, frozen, strict=True)}
 
     async def count_unique(self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]) -> list[float]:
         named = [[self.keys.sketch(campaign_id, *ref) for ref in group] for group in groups]

@@ -1,0 +1,218 @@
+"""The release step: every figure about opens that leaves pixelagg is a sum of released cells.
+
+A cell (reports/cells.py) is a count over one closed release period or one closed UTC day, in
+one class or region. The first time a cell is asked for, its exact count is read from the
+store's counters, discrete Laplace noise is added (reports/noise.py) and the noisy value is
+frozen in the store with set-if-absent: every later read, by any process, gets the same
+number. Sums over ranges, days in any time zone and campaign totals are computed from frozen
+cells, so asking again, asking overlapping ranges or sweeping time zones reveals nothing new.
+The open period is never shown.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from ..core.campaign import Campaign
+from ..core.regions import REGION_DOMAIN, UNKNOWN_REGION
+from ..store.batch import DECLINED_FIELD, first_field, hour_field, parse_counter_field, slot_field
+from .cells import DAY, Cell, Clock, Term, cover
+from .noise import Budget, add_noise
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..store import Store
+
+__all__ = ["Figure", "Policy", "Release", "day_key"]
+
+K = TypeVar("K")
+Z_95 = 1.96
+RELEASE_DELAY_SECONDS = 60.0
+"""A period is released this long after it ends, so hits still buffered when it ends are in it."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How figures are released: the budget (None when exact), the period, the minimum size."""
+
+    budget: Budget | None
+    period: int
+    delay: float
+    retention_seconds: int
+    min_recipients: int
+
+    @classmethod
+    def from_config(cls, config: Config) -> Policy:
+        privacy = config.privacy
+        budget = Budget(privacy.epsilon, privacy.uniques) if privacy.epsilon is not None else None
+        return cls(
+            budget=budget,
+            period=privacy.release_period_seconds,
+            delay=min(RELEASE_DELAY_SECONDS, float(privacy.release_period_seconds)),
+            retention_seconds=privacy.retention_days * 86400,
+            min_recipients=privacy.min_recipients,
+        )
+
+    def reportable(self, campaign: Campaign) -> bool:
+        """Whether a campaign is large enough to report: always when exact."""
+        if self.budget is None:
+            return True
+        return campaign.recipients is not None and campaign.recipients >= self.min_recipients
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A released sum: its value (noisy, may be below zero) and its noise variance."""
+
+    value: int
+    variance: float = 0.0
+
+    @property
+    def shown(self) -> int:
+        """The value as shown: never below zero."""
+        return max(0, self.value)
+
+    @property
+    def sd(self) -> float:
+        return math.sqrt(self.variance)
+
+    def bounds(self, z: float = Z_95) -> tuple[int, int]:
+        """A 95% interval for the exact count, from the noise alone, never below zero."""
+        spread = z * self.sd
+        return max(0, math.floor(self.value - spread)), max(0, math.ceil(self.value + spread))
+
+    def __add__(self, other: Figure) -> Figure:
+        return Figure(self.value + other.value, self.variance + other.variance)
+
+
+ZERO = Figure(0)
+
+
+def day_key(day: int) -> str:
+    """The store's name of UTC day number `day` (days since 1970-01-01): YYYYMMDD."""
+    return datetime.fromtimestamp(day * DAY, UTC).strftime("%Y%m%d")
+
+
+class Release(Generic[K]):
+    """The released cells of one campaign as of `now`: ask for sums, get frozen noisy figures."""
+
+    def __init__(self, store: Store, campaign: Campaign, policy: Policy, now: float) -> None:
+        if policy.budget is None:
+            raise ValueError("an exact policy releases counts as they are")
+        self.store = store
+        self.campaign = campaign
+        self.policy = policy
+        self.budget = policy.budget
+        self.clock = Clock.at(policy.period, campaign.created_at, now, policy.delay)
+        self._requests: dict[K, tuple[str, str, list[Term]]] = {}
+
+    # what to release
+
+    def terms(self, kind: str, start: float, end: float) -> list[Term]:
+        """The cells whose sum is the count of `kind` over [start, end) in seconds."""
+        period = self.policy.period
+        return cover(
+            math.ceil(start / period),
+            math.ceil(end / period),
+            self.clock,
+            self.budget.variance(kind, "p"),
+            self.budget.variance(kind, "d") if (kind, "d") in self.budget.shares else math.inf,
+        )
+
+    def closed_days(self, start: float, end: float) -> list[Term]:
+        """Day cells of the closed UTC days that overlap [start, end) and the campaign's life."""
+        first = max(int(start // DAY), self.clock.created * self.policy.period // DAY)
+        last_closed = self.clock.closed * self.policy.period // DAY  # days before this are closed
+        last = min(math.ceil(end / DAY), last_closed)
+        return [Term(1, "d", day) for day in range(first, last)]
+
+    def ask(self, key: K, kind: str, dim: str, terms: Sequence[Term]) -> None:
+        """Ask for the sum of `terms` of histogram `kind` in dimension `dim`, under `key`."""
+        self._requests[key] = (kind, dim, list(terms))
+
+    async def answer(self) -> dict[K, Figure]:
+        """Every asked-for figure, from cells frozen now or before."""
+        cells = {
+            Cell(kind, t.level, t.number, dim) for kind, dim, terms in self._requests.values() for t in terms
+        }
+        values = await self._values(cells)
+        out: dict[K, Figure] = {}
+        for key, (kind, dim, terms) in self._requests.items():
+            value = sum(t.sign * values[Cell(kind, t.level, t.number, dim)] for t in terms)
+            variance = sum(self.budget.variance(kind, t.level) for t in terms)
+            out[key] = Figure(value, variance)
+        self._requests.clear()
+        return out
+
+    # frozen cells
+
+    async def _values(self, cells: Iterable[Cell]) -> dict[Cell, int]:
+        wanted = sorted(set(cells))
+        if not wanted:
+            return {}
+        campaign_id = self.campaign.id
+        frozen = await self.store.read_released(campaign_id, [c.name for c in wanted])
+        missing = [c for c in wanted if c.name not in frozen]
+        if missing:
+            days = sorted({self._utc_day(c) for c in missing})
+            counters = await self.store.read_counters(campaign_id, [day_key(d) for d in days])
+            sums = {d: _day_sums(counters.get(day_key(d), {})) for d in days}
+            noisy: dict[str, int] = {}
+            groups: dict[tuple[str, str], list[Cell]] = defaultdict(list)
+            for cell in missing:
+                groups[(cell.kind, cell.level)].append(cell)
+            for (kind, level), group in groups.items():
+                raw = [self._raw(c, counters, sums) for c in group]
+                noisy.update(
+                    zip((c.name for c in group), add_noise(raw, self.budget.scale(kind, level)), strict=True)
+                )
+            frozen.update(await self.store.release_cells(campaign_id, noisy, self.policy.retention_seconds))
+        return {c: frozen[c.name] for c in wanted}
+
+    def _utc_day(self, cell: Cell) -> int:
+        return cell.number if cell.level == "d" else cell.number * self.policy.period // DAY
+
+    def _raw(
+        self,
+        cell: Cell,
+        counters: Mapping[str, Mapping[str, int]],
+        sums: Mapping[int, Mapping[tuple[str, str], int]],
+    ) -> int:
+        """The exact count of a cell, from the counters of its UTC day."""
+        if cell.level == "d":
+            return sums[cell.number].get((cell.kind, cell.dim), 0)
+        period = self.policy.period
+        seconds = cell.number * period
+        fields = counters.get(day_key(seconds // DAY), {})
+        slot = seconds % DAY // period
+        if cell.kind == "u":
+            return fields.get(first_field(slot, cell.dim), 0)
+        if cell.kind == "l":
+            name = hour_field(slot, cell.dim) if period == 3600 else slot_field(slot, cell.dim)
+            return fields.get(name, 0)
+        raise ValueError(f"no period cells of kind {cell.kind!r}")
+
+
+def _day_sums(fields: Mapping[str, int]) -> dict[tuple[str, str], int]:
+    """A UTC day's exact counts per (kind, dimension): loads and first opens by class, regions, declined."""
+    sums: dict[tuple[str, str], int] = defaultdict(int)
+    for name, count in fields.items():
+        if name == DECLINED_FIELD:
+            sums[("x", "")] += count
+            continue
+        parsed = parse_counter_field(name)
+        if parsed is None:
+            continue
+        kind, _, dim = parsed
+        if kind == "h":
+            sums[("l", dim)] += count
+        elif kind == "f":
+            sums[("u", dim)] += count
+        elif kind == "r":
+            sums[("r", dim if dim in REGION_DOMAIN else UNKNOWN_REGION)] += count
+    return sums
