@@ -21,6 +21,7 @@ from .core.campaign import (
     validate_changes,
 )
 from .exceptions import NotFound, ValidationError
+from .reports.report import Report
 from .reports.stats import StatsQuery, campaign_stats
 from .store import Store
 
@@ -169,6 +170,6 @@ async def stats(
     start: str | None = None,
     end: str | None = None,
     tz: str | None = None,
-) -> dict[str, Any]:
+) -> Report:
     campaign = await _existing(store, campaign_id)
     return await campaign_stats(store, campaign, parse_stats_query(config, campaign, start, end, tz))

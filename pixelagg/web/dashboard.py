@@ -245,7 +245,7 @@ async def campaigns_page(request: Request, role: str) -> Response:
     rows: list[tuple[Campaign, dict[str, Any]]] = []
     for campaign in shown:
         query = actions.parse_stats_query(service.config, campaign)
-        rows.append((campaign, await campaign_stats(service.store, campaign, query)))
+        rows.append((campaign, (await campaign_stats(service.store, campaign, query)).to_json()))
     main = pages.campaign_list(rows, number, page_count)
     return _document("Campaigns", main, role, current="/dashboard")
 
@@ -255,7 +255,7 @@ async def campaign_page(request: Request, role: str) -> Response:
     campaign = await actions.get_campaign(service.store, request.path_params["id"])
     tz = request.query_params.get("tz") or None
     query = actions.parse_stats_query(service.config, campaign, None, None, tz)
-    report = await campaign_stats(service.store, campaign, query)
+    report = (await campaign_stats(service.store, campaign, query)).to_json()
     view = actions.campaign_view(campaign, _base_url(request))
     main = pages.campaign_detail(view, report, time.time())
     return _document(campaign.name, main, role)
