@@ -31,7 +31,6 @@ from ..core.privacy import client_address
 from ..exceptions import NotFound, StoreError, ValidationError
 from ..reports.notice import LANGUAGES, LegalBasisUse, render_notice
 from ..reports.report import Report
-from ..reports.stats import campaign_stats
 from ..tokens import matches
 from . import pages
 from .service import Service
@@ -262,8 +261,7 @@ async def campaigns_page(request: Request, role: str) -> Response:
     shown = campaigns[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
     rows: list[tuple[Campaign, Report]] = []
     for campaign in shown:
-        query = actions.parse_stats_query(service.config, campaign)
-        rows.append((campaign, await campaign_stats(service.store, campaign, query)))
+        rows.append((campaign, await actions.stats(service.store, service.config, campaign)))
     context = pages.list_context(rows, number, page_count)
     return _page(request, "campaigns.html", "Campaigns", role, context, current="/dashboard")
 
@@ -272,8 +270,7 @@ async def campaign_page(request: Request, role: str) -> Response:
     service = _service(request)
     campaign = await actions.get_campaign(service.store, request.path_params["id"])
     tz = request.query_params.get("tz") or None
-    query = actions.parse_stats_query(service.config, campaign, None, None, tz)
-    report = await campaign_stats(service.store, campaign, query)
+    report = await actions.stats(service.store, service.config, campaign, tz=tz)
     view = actions.campaign_view(campaign, _base_url(request))
     context = pages.campaign_context(view, report, time.time())
     return _page(request, "campaign.html", campaign.name, role, context)

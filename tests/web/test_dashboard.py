@@ -349,6 +349,12 @@ def test_campaign_page_renders_the_typed_report(campaign, signed_in):
     assert report.campaign.id == campaign["id"] and report.range.tz == "Europe/Amsterdam"
 
 
+def test_campaign_page_shows_the_report_the_api_serves(campaign, signed_in):
+    """The campaign page's report is the one GET /api/campaigns/{id}/stats answers."""
+    response = signed_in.get(f"/dashboard/campaigns/{campaign['id']}?tz=Asia/Kolkata")
+    assert response.context["report"].to_json() == signed_in.stats(campaign["id"], tz="Asia/Kolkata")
+
+
 def test_campaign_page_headline(campaign, signed_in):
     """The campaign page leads with the open rate and its 95% interval."""
     html = signed_in.get(f"/dashboard/campaigns/{campaign['id']}").text
