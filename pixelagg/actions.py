@@ -21,6 +21,7 @@ from .core.campaign import (
     validate_changes,
 )
 from .exceptions import NotFound, ValidationError
+from .reports.report import Report
 from .reports.stats import StatsQuery, campaign_stats
 from .store import Store
 
@@ -165,10 +166,12 @@ def parse_stats_query(
 async def stats(
     store: Store,
     config: Config,
-    campaign_id: str,
+    campaign: Campaign | str,
     start: str | None = None,
     end: str | None = None,
     tz: str | None = None,
-) -> dict[str, Any]:
-    campaign = await _existing(store, campaign_id)
+) -> Report:
+    """The report of a campaign (or of the campaign with this id) over a validated range."""
+    if isinstance(campaign, str):
+        campaign = await _existing(store, campaign)
     return await campaign_stats(store, campaign, parse_stats_query(config, campaign, start, end, tz))

@@ -25,7 +25,8 @@ from .exceptions import PixelaggError, StoreError
 from .ingest.lists import APPLE_EGRESS_URL, download_apple_egress
 from .reports.audit import AuditReport, format_report, run_audit
 from .reports.notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
-from .reports.stats import stats_csv
+from .reports.report import Report
+from .reports.text import format_stats, stats_csv
 from .store import Store, open_store
 from .tokens import admin_token
 
@@ -144,10 +145,12 @@ class Backend:
         else:
             self._run(lambda s: actions.delete_campaign(s, campaign_id))
 
-    def stats(self, campaign_id: str, start: str | None, end: str | None, tz: str | None) -> dict[str, Any]:
+    def stats(self, campaign_id: str, start: str | None, end: str | None, tz: str | None) -> Report:
         if self.url:
             params = {k: v for k, v in (("from", start), ("to", end), ("tz", tz)) if v}
-            return dict(self._request("GET", f"/api/campaigns/{campaign_id}/stats", params=params))
+            return Report.from_json(
+                self._request("GET", f"/api/campaigns/{campaign_id}/stats", params=params)
+            )
         return self._run(lambda s: actions.stats(s, self.config, campaign_id, start, end, tz))
 
     def audit(self, progress: Callable[[int], None] | None = None) -> AuditReport:
@@ -429,45 +432,6 @@ def campaign_delete(ctx: click.Context, campaign_id: str, yes: bool, url: str | 
 # statistics
 
 
-def _format_stats(report: dict[str, Any]) -> str:
-    c = report["campaign"]
-    u = report["unique_opens"]
-    h = u["human"]
-    lines = [
-        f"{c['name']} ({c['id']})  "
-        f"{report['range']['from']} .. {report['range']['to']} {report['range']['tz']}",
-        "",
-        f"Opens              {report['opens']['total']}",
-        f"Unique opens       {u['estimate']}  ({u['low']} - {u['high']}, 95%)",
-        f"Unique human opens {h['estimate']}  ({h['low']} - {h['high']}, 95%)",
-    ]
-    rate = report["open_rate"]
-    if rate:
-        lines.append(
-            f"Open rate          {rate['estimate']:.1%}  ({rate['low']:.1%} - {rate['high']:.1%}) "
-            f"of {c['recipients']} recipients"
-        )
-    else:
-        lines.append("Open rate          - (set --recipients to get one)")
-    share = report["machine_share"]
-    lines.append(f"Machine share      {'-' if share is None else f'{share:.1%}'}")
-    lines.append(f"Declined (GPC/DNT) {report['opens']['declined']}")
-    lines += ["", f"{'CLASS':<14}{'OPENS':>8}{'UNIQUE':>9}"]
-    for class_, opens in report["opens"]["by_class"].items():
-        lines.append(f"{class_:<14}{opens:>8}{u['by_class'][class_]['estimate']:>9}")
-    lines += ["", f"{'DAY':<14}{'OPENS':>8}{'UNIQUE':>9}"]
-    for row in report["by_day"]:
-        lines.append(f"{row['date']:<14}{row['opens']:>8}{row['unique_opens']:>9}")
-    lines += [
-        "",
-        f"{'REGION':<14}{'OPENS':>8}{'UNIQUE':>9}   "
-        f"(buckets under {report['min_bucket']} uniques are 'other')",
-    ]
-    for row in report["by_region"]:
-        lines.append(f"{row['region']:<14}{row['opens']:>8}{row['unique_opens']:>9}")
-    return "\n".join(lines)
-
-
 @cli.command()
 @click.argument("campaign_id")
 @click.option("--from", "start", help="First day, YYYY-MM-DD (default: the campaign's first day).")
@@ -493,11 +457,11 @@ def stats(
     config = _load_config(ctx)
     report = _guarded(lambda: Backend.choose(config, url).stats(campaign_id, start, end, tz))
     if as_json:
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report.to_json(), indent=2))
     elif as_csv:
         click.echo(stats_csv(report), nl=False)
     else:
-        click.echo(_format_stats(report))
+        click.echo(format_stats(report))
 
 
 # audit

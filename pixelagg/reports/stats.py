@@ -8,20 +8,29 @@ into "other" here, so every output (API, CLI, CSV, dashboard) gets the same supp
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..core.campaign import Campaign
 from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
 from ..store import SketchRef, Store
 from ..store.batch import DECLINED_FIELD, parse_counter_field
+from .report import (
+    Bounds,
+    CampaignRef,
+    DayRange,
+    DayRow,
+    HourRow,
+    OpenRate,
+    Opens,
+    RegionRow,
+    Report,
+    UniqueOpens,
+)
 
 __all__ = [
     "BOUNDS_METHOD",
@@ -30,7 +39,6 @@ __all__ = [
     "bounds",
     "campaign_stats",
     "merge_small_regions",
-    "stats_csv",
 ]
 
 REGISTERS = 16384
@@ -55,14 +63,10 @@ class StatsQuery:
     min_bucket: int
 
 
-def bounds(estimate: float) -> dict[str, int]:
+def bounds(estimate: float) -> Bounds:
     """The rounded estimate with its 95% low and high bounds."""
     spread = Z_95 * RELATIVE_ERROR * estimate
-    return {
-        "estimate": round(estimate),
-        "low": max(0, round(estimate - spread)),
-        "high": round(estimate + spread),
-    }
+    return Bounds(round(estimate), max(0, round(estimate - spread)), round(estimate + spread))
 
 
 def merge_small_regions(
@@ -85,8 +89,8 @@ def _day_key(day: date) -> str:
     return day.strftime("%Y%m%d")
 
 
-async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) -> dict[str, Any]:
-    """The statistics report of one campaign, as JSON-ready data."""
+async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) -> Report:
+    """The statistics report of one campaign."""
     tz = query.tz
     local_days = _utc_days(query.start, query.end)
     # Local days may straddle UTC days: read one more on each side and place hours by local time.
@@ -165,88 +169,58 @@ async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) ->
         {r: (by_region[r], region_uniques[r]) for r in regions}, query.min_bucket
     )
     region_rows = [
-        {"region": r, "opens": opens, "unique_opens": round(u)}
+        RegionRow(r, opens, round(u))
         for r, (opens, u) in sorted(kept.items(), key=lambda item: (-item[1][0], item[0]))
     ]
     if merged:
         (other_uniques,) = await store.count_unique(campaign.id, [refs("r", merged, sketch_days)])
-        region_rows.append(
-            {
-                "region": OTHER,
-                "opens": sum(by_region[r] for r in merged),
-                "unique_opens": round(other_uniques),
-            }
-        )
+        region_rows.append(RegionRow(OTHER, sum(by_region[r] for r in merged), round(other_uniques)))
 
     machine = sum(by_class[c] for c in MACHINE_CLASSES)
     human_bounds = bounds(human)
     open_rate = None
     if campaign.recipients:
         n = campaign.recipients
-        open_rate = {
-            "estimate": round(human / n, 4),
-            "low": round(human_bounds["low"] / n, 4),
-            "high": round(human_bounds["high"] / n, 4),
-            "method": "unique human opens (human + image_proxy) / recipients",
-        }
-    return {
-        "campaign": {"id": campaign.id, "name": campaign.name, "recipients": campaign.recipients},
-        "range": {"from": query.start.isoformat(), "to": query.end.isoformat(), "tz": tz.key},
-        "opens": {
-            "total": total,
-            "by_class": {c: by_class[c] for c in classes},
-            "declined": declined,
-        },
-        "unique_opens": {
-            **bounds(everyone),
-            "human": human_bounds,
-            "by_class": {c: bounds(class_uniques[c]) for c in classes},
-            "method": BOUNDS_METHOD,
-        },
-        "open_rate": open_rate,
-        "machine_share": round(machine / total, 4) if total else None,
-        "by_day": [
-            {
-                "date": d.isoformat(),
-                "opens": sum(by_day[d].values()),
-                "human_opens": sum(by_day[d][c] for c in HUMAN_CLASSES),
-                "machine_opens": sum(by_day[d][c] for c in MACHINE_CLASSES),
-                "unique_opens": round(day_uniques[d]),
-            }
+        open_rate = OpenRate(
+            estimate=round(human / n, 4),
+            low=round(human_bounds.low / n, 4),
+            high=round(human_bounds.high / n, 4),
+            method="unique human opens (human + image_proxy) / recipients",
+        )
+    all_bounds = bounds(everyone)
+    return Report(
+        campaign=CampaignRef(campaign.id, campaign.name, campaign.recipients),
+        range=DayRange(query.start, query.end, tz.key),
+        opens=Opens(total=total, by_class={c: by_class[c] for c in classes}, declined=declined),
+        unique_opens=UniqueOpens(
+            all_bounds.estimate,
+            all_bounds.low,
+            all_bounds.high,
+            human=human_bounds,
+            by_class={c: bounds(class_uniques[c]) for c in classes},
+            method=BOUNDS_METHOD,
+        ),
+        open_rate=open_rate,
+        machine_share=round(machine / total, 4) if total else None,
+        by_day=tuple(
+            DayRow(
+                day=d,
+                opens=sum(by_day[d].values()),
+                human_opens=sum(by_day[d][c] for c in HUMAN_CLASSES),
+                machine_opens=sum(by_day[d][c] for c in MACHINE_CLASSES),
+                unique_opens=round(day_uniques[d]),
+            )
             for d in local_days
-        ],
-        "by_hour": [
-            {
-                "hour": moment.astimezone(tz).isoformat(),
-                "opens": sum(c.values()),
-                "human_opens": sum(c[k] for k in HUMAN_CLASSES),
-                "machine_opens": sum(c[k] for k in MACHINE_CLASSES),
-            }
+        ),
+        by_hour=tuple(
+            HourRow(
+                hour=moment.astimezone(tz),
+                opens=sum(c.values()),
+                human_opens=sum(c[k] for k in HUMAN_CLASSES),
+                machine_opens=sum(c[k] for k in MACHINE_CLASSES),
+            )
             for moment, c in sorted(by_hour.items())
-        ],
-        "by_region": region_rows,
-        "min_bucket": query.min_bucket,
-    }
-
-
-def stats_csv(report: dict[str, Any]) -> str:
-    """The report as CSV rows of (section, key, opens, unique_opens, low, high)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["section", "key", "opens", "unique_opens", "unique_low", "unique_high"])
-    u = report["unique_opens"]
-    writer.writerow(["total", "all", report["opens"]["total"], u["estimate"], u["low"], u["high"]])
-    h = u["human"]
-    human_opens = sum(report["opens"]["by_class"][c] for c in HUMAN_CLASSES)
-    writer.writerow(["total", "human", human_opens, h["estimate"], h["low"], h["high"]])
-    writer.writerow(["total", "declined", report["opens"]["declined"], "", "", ""])
-    for class_, opens in report["opens"]["by_class"].items():
-        b = u["by_class"][class_]
-        writer.writerow(["class", class_, opens, b["estimate"], b["low"], b["high"]])
-    for row in report["by_day"]:
-        writer.writerow(["day", row["date"], row["opens"], row["unique_opens"], "", ""])
-    for row in report["by_hour"]:
-        writer.writerow(["hour", row["hour"], row["opens"], "", "", ""])
-    for row in report["by_region"]:
-        writer.writerow(["region", row["region"], row["opens"], row["unique_opens"], "", ""])
-    return out.getvalue()
+        ),
+        by_region=tuple(region_rows),
+        min_bucket=query.min_bucket,
+    )

@@ -17,7 +17,8 @@ from starlette.routing import Route
 from .. import actions
 from ..exceptions import ValidationError
 from ..reports.audit import run_audit
-from ..reports.stats import stats_csv
+from ..reports.report import ComparisonRow, Report
+from ..reports.text import stats_csv
 from ..tokens import matches
 from .error_responses import error_response
 from .service import Service
@@ -125,7 +126,7 @@ def _pause(paused: bool) -> Handler:
     return handler
 
 
-async def _report(request: Request) -> dict[str, Any]:
+async def _report(request: Request) -> Report:
     service = _service(request)
     q = request.query_params
     return await actions.stats(
@@ -139,12 +140,12 @@ async def _report(request: Request) -> dict[str, Any]:
 
 
 async def campaign_stats(request: Request) -> Response:
-    return JSONResponse(await _report(request))
+    return JSONResponse((await _report(request)).to_json())
 
 
 async def campaign_stats_csv(request: Request) -> Response:
     report = await _report(request)
-    filename = f"pixelagg-{report['campaign']['id']}.csv"
+    filename = f"pixelagg-{report.campaign.id}.csv"
     return Response(
         stats_csv(report),
         media_type="text/csv; charset=utf-8",
@@ -167,16 +168,7 @@ async def compare(request: Request) -> Response:
         report = await actions.stats(
             service.store, service.config, campaign_id, q.get("from"), q.get("to"), q.get("tz")
         )
-        rows.append(
-            {
-                "campaign": report["campaign"],
-                "opens": report["opens"]["total"],
-                "unique_opens": {k: report["unique_opens"][k] for k in ("estimate", "low", "high")},
-                "unique_human_opens": report["unique_opens"]["human"],
-                "open_rate": report["open_rate"],
-                "machine_share": report["machine_share"],
-            }
-        )
+        rows.append(ComparisonRow.of(report).to_json())
     return JSONResponse({"campaigns": rows})
 
 

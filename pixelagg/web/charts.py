@@ -1,8 +1,9 @@
-"""Inline SVG charts for the dashboard, drawn on the server. Pure: data in, SVG text out.
+"""Inline SVG charts for the dashboard, drawn on the server. Pure: data in, SVG markup out.
 
 Each chart is an accessible image: ``role="img"`` named by its ``<title>`` and described by
 its ``<desc>``. Colours come from CSS classes (the stylesheet sets them, with a dark variant)
 and fall back to fill attributes; the page puts a table with the same numbers beside each one.
+Every text is escaped here, so a chart is ``Markup`` that templates put in as it is.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from html import escape
+
+from markupsafe import Markup, escape
 
 __all__ = ["Column", "Series", "horizontal_bars", "nice_ticks", "stacked_bars"]
 
@@ -64,7 +66,7 @@ def _open(chart_id: str, title: str, desc: str, height: int) -> list[str]:
 
 def stacked_bars(
     chart_id: str, title: str, desc: str, series: Sequence[Series], columns: Sequence[Column]
-) -> str:
+) -> Markup:
     """Vertical bars, one per column, with the series stacked from the bottom up."""
     plot_w = WIDTH - _LEFT - _RIGHT
     plot_h = HEIGHT - _TOP - _BOTTOM
@@ -120,10 +122,10 @@ def stacked_bars(
         'stroke="#767676" stroke-width="1"/>'
     )
     out.append("</svg>")
-    return "\n".join(out)
+    return Markup("\n".join(out))
 
 
-def horizontal_bars(chart_id: str, title: str, desc: str, rows: Sequence[tuple[str, int, Series]]) -> str:
+def horizontal_bars(chart_id: str, title: str, desc: str, rows: Sequence[tuple[str, int, Series]]) -> Markup:
     """One horizontal bar per row, its label above it and its value after it."""
     row_h, bar_h = 48, 18
     height = _TOP + row_h * max(len(rows), 1)
@@ -142,4 +144,4 @@ def horizontal_bars(chart_id: str, title: str, desc: str, rows: Sequence[tuple[s
         )
     out.append("</g>")
     out.append("</svg>")
-    return "\n".join(out)
+    return Markup("\n".join(out))

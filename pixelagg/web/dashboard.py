@@ -21,7 +21,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote, urlsplit
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -30,7 +30,7 @@ from ..core.campaign import Campaign
 from ..core.privacy import client_address
 from ..exceptions import NotFound, StoreError, ValidationError
 from ..reports.notice import LANGUAGES, LegalBasisUse, render_notice
-from ..reports.stats import campaign_stats
+from ..reports.report import Report
 from ..tokens import matches
 from . import pages
 from .service import Service
@@ -143,13 +143,31 @@ async def _form(request: Request) -> dict[str, str] | None:
 # pages
 
 
-def _document(title: str, main: str, role: str | None, status: int = 200, current: str = "") -> HTMLResponse:
-    body = pages.document(title, main, role, current)
-    return HTMLResponse(body, status_code=status, headers=_HEADERS)
+def _page(
+    request: Request,
+    template: str,
+    title: str,
+    role: str | None,
+    context: dict[str, Any] | None = None,
+    status: int = 200,
+    current: str = "",
+) -> Response:
+    """A whole page: the template's main content in the page around it (base.html)."""
+    return pages.templates.TemplateResponse(
+        request,
+        template,
+        {"title": title, "role": role, "current": current, **(context or {})},
+        status_code=status,
+        headers=_HEADERS,
+    )
 
 
-def _error_page(role: str | None, status: int, title: str, message: str) -> HTMLResponse:
-    return _document(title, pages.error_main(title, message, role is not None), role, status)
+def _error_page(request: Request, role: str | None, status: int, title: str, message: str) -> Response:
+    return _page(request, "error.html", title, role, {"message": message}, status)
+
+
+def _login_page(request: Request, next_path: str, error: str = "", status: int = 200) -> Response:
+    return _page(request, "login.html", "Sign in", None, {"next_path": next_path, "error": error}, status)
 
 
 def _safe_next(value: str | None) -> str:
@@ -160,20 +178,19 @@ async def login_page(request: Request) -> Response:
     next_path = _safe_next(request.query_params.get("next"))
     if _session_role(request) is not None:
         return RedirectResponse(next_path, status_code=303)
-    return _document("Sign in", pages.login_form(next_path), None)
+    return _login_page(request, next_path)
 
 
 async def login(request: Request) -> Response:
     if not _same_origin(request):
-        return _error_page(None, 403, "Sign-in refused", "The form did not come from this site.")
+        return _error_page(request, None, 403, "Sign-in refused", "The form did not come from this site.")
     form = await _form(request)
     if form is None:
-        return _error_page(None, 413, "Sign-in refused", "The form is too large.")
+        return _error_page(request, None, 413, "Sign-in refused", "The form is too large.")
     next_path = _safe_next(form.get("next"))
     found = _role_for_token(_service(request), form.get("token", "").strip())
     if found is None:
-        main = pages.login_form(next_path, "That token is not valid. Check it and try again.")
-        return _document("Sign in", main, None, 401)
+        return _login_page(request, next_path, "That token is not valid. Check it and try again.", 401)
     role, token = found
     response = RedirectResponse(next_path, status_code=303, headers=_HEADERS)
     response.set_cookie(
@@ -193,7 +210,7 @@ async def logout(request: Request) -> Response:
         return RedirectResponse("/dashboard", status_code=303)
     if not _same_origin(request):
         role = _session_role(request)
-        return _error_page(role, 403, "Sign-out refused", "The form did not come from this site.")
+        return _error_page(request, role, 403, "Sign-out refused", "The form did not come from this site.")
     response = RedirectResponse("/dashboard/login", status_code=303, headers=_HEADERS)
     response.delete_cookie(
         SESSION_COOKIE,
@@ -219,12 +236,12 @@ def _signed_in(page: Page) -> Callable[[Request], Awaitable[Response]]:
         try:
             return await page(request, role)
         except NotFound as exc:
-            return _error_page(role, 404, "Not found", str(exc))
+            return _error_page(request, role, 404, "Not found", str(exc))
         except ValidationError as exc:
-            return _error_page(role, 400, "Cannot show this", str(exc))
+            return _error_page(request, role, 400, "Cannot show this", str(exc))
         except StoreError:
             message = "The store is not answering; try again shortly."
-            return _error_page(role, 503, "Store unavailable", message)
+            return _error_page(request, role, 503, "Store unavailable", message)
 
     return handler
 
@@ -242,23 +259,21 @@ async def campaigns_page(request: Request, role: str) -> Response:
     except ValueError:
         number = 1
     shown = campaigns[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
-    rows: list[tuple[Campaign, dict[str, Any]]] = []
+    rows: list[tuple[Campaign, Report]] = []
     for campaign in shown:
-        query = actions.parse_stats_query(service.config, campaign)
-        rows.append((campaign, await campaign_stats(service.store, campaign, query)))
-    main = pages.campaign_list(rows, number, page_count)
-    return _document("Campaigns", main, role, current="/dashboard")
+        rows.append((campaign, await actions.stats(service.store, service.config, campaign)))
+    context = pages.list_context(rows, number, page_count)
+    return _page(request, "campaigns.html", "Campaigns", role, context, current="/dashboard")
 
 
 async def campaign_page(request: Request, role: str) -> Response:
     service = _service(request)
     campaign = await actions.get_campaign(service.store, request.path_params["id"])
     tz = request.query_params.get("tz") or None
-    query = actions.parse_stats_query(service.config, campaign, None, None, tz)
-    report = await campaign_stats(service.store, campaign, query)
+    report = await actions.stats(service.store, service.config, campaign, tz=tz)
     view = actions.campaign_view(campaign, _base_url(request))
-    main = pages.campaign_detail(view, report, time.time())
-    return _document(campaign.name, main, role)
+    context = pages.campaign_context(view, report, time.time())
+    return _page(request, "campaign.html", campaign.name, role, context)
 
 
 async def privacy_page(request: Request, role: str) -> Response:
@@ -267,14 +282,14 @@ async def privacy_page(request: Request, role: str) -> Response:
     campaigns = await actions.list_campaigns(service.store)
     bases = [LegalBasisUse(c.legal_basis, c.legal_reference) for c in campaigns]
     notice = render_notice(service.config, lang, "html", bases)
-    main = pages.privacy_main(notice, lang, LANGUAGES)
-    return _document("Privacy notice", main, role, current="/dashboard/privacy")
+    context = pages.privacy_context(notice, lang, LANGUAGES)
+    return _page(request, "privacy.html", "Privacy notice", role, context, current="/dashboard/privacy")
 
 
 async def not_found_page(request: Request, role: str) -> Response:
     if request.path_params.get("rest", "") == "":
         return RedirectResponse("/dashboard", status_code=303)
-    return _error_page(role, 404, "Not found", "There is no dashboard page at this address.")
+    return _error_page(request, role, 404, "Not found", "There is no dashboard page at this address.")
 
 
 routes: list[BaseRoute] = [

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+import types
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .. import __version__
 from ..core.campaign import LEGAL_BASES
-from ..core.classify import CLASSES
+from ..reports.report import Bounds, ComparisonRow, OpenRate, Report, json_name
 
 __all__ = ["openapi_spec"]
 
@@ -41,11 +45,6 @@ def _errors(*codes: int) -> dict[str, Any]:
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
 
 
-_BOUNDS = {
-    "type": "object",
-    "required": ["estimate", "low", "high"],
-    "properties": {k: {"type": "integer", "minimum": 0} for k in ("estimate", "low", "high")},
-}
 _NULLABLE_STR = {"type": "string", "nullable": True}
 # Python's str.strip() also removes \x1c-\x1f and \x85, which JSON Schema's (ECMA) \s does not.
 _NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
@@ -60,9 +59,38 @@ _CAMPAIGN_BODY = {
 }
 
 
-def _classes_of(schema: dict[str, Any]) -> dict[str, Any]:
-    """An object with one property per class, each of `schema`."""
-    return {"type": "object", "required": list(CLASSES), "properties": {c: schema for c in CLASSES}}
+_SCALARS: dict[Any, dict[str, Any]] = {
+    # Every count, estimate, rate and share in a report is at least 0.
+    int: {"type": "integer", "minimum": 0},
+    float: {"type": "number", "minimum": 0},
+    str: {"type": "string"},
+    date: {"type": "string", "format": "date"},
+    datetime: {"type": "string", "format": "date-time"},
+}
+
+
+def _schema_of(hint: Any, keys: Sequence[str] = ()) -> dict[str, Any]:
+    """The schema of a report value's JSON form, read from its declaration in reports/report.py.
+
+    Every field is required; a mapping's field metadata lists its keys (one per class).
+    """
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):  # only `X | None` is declared
+        (inner,) = (a for a in get_args(hint) if a is not type(None))
+        return {**_schema_of(inner), "nullable": True}
+    if origin is tuple:
+        return {"type": "array", "items": _schema_of(get_args(hint)[0])}
+    if origin is Mapping:
+        item = _schema_of(get_args(hint)[1])
+        return {"type": "object", "required": list(keys), "properties": dict.fromkeys(keys, item)}
+    if dataclasses.is_dataclass(hint):
+        hints = get_type_hints(hint)
+        properties = {
+            json_name(f): _schema_of(hints[f.name], f.metadata.get("keys", ()))
+            for f in dataclasses.fields(hint)
+        }
+        return {"type": "object", "required": list(properties), "properties": properties}
+    return dict(_SCALARS[hint])
 
 
 def _schemas() -> dict[str, Any]:
@@ -128,7 +156,7 @@ def _schemas() -> dict[str, Any]:
                 "notes": {"type": "array", "items": {"type": "string"}},
             },
         },
-        "Bounds": _BOUNDS,
+        "Bounds": _schema_of(Bounds),
         "Audit": {
             "type": "object",
             "required": ["store", "ok", "keys", "patterns", "campaigns", "checks", "findings"],
@@ -168,94 +196,12 @@ def _schemas() -> dict[str, Any]:
                 },
             },
         },
-        "OpenRate": {
+        "OpenRate": _schema_of(OpenRate),
+        "Stats": _schema_of(Report),
+        "Comparison": {
             "type": "object",
-            "nullable": True,
-            "required": ["estimate", "low", "high", "method"],
-            "properties": {
-                "estimate": {"type": "number"},
-                "low": {"type": "number"},
-                "high": {"type": "number"},
-                "method": {"type": "string"},
-            },
-        },
-        "Stats": {
-            "type": "object",
-            "required": [
-                "campaign",
-                "range",
-                "opens",
-                "unique_opens",
-                "open_rate",
-                "machine_share",
-                "by_day",
-                "by_hour",
-                "by_region",
-            ],
-            "properties": {
-                "campaign": {"type": "object"},
-                "range": {"type": "object"},
-                "opens": {
-                    "type": "object",
-                    "required": ["total", "by_class", "declined"],
-                    "properties": {
-                        "total": {"type": "integer", "minimum": 0},
-                        "by_class": _classes_of({"type": "integer", "minimum": 0}),
-                        "declined": {"type": "integer", "minimum": 0},
-                    },
-                },
-                "unique_opens": {
-                    "allOf": [
-                        _BOUNDS,
-                        {
-                            "type": "object",
-                            "required": ["human", "by_class", "method"],
-                            "properties": {
-                                "human": _BOUNDS,
-                                "by_class": _classes_of(_BOUNDS),
-                                "method": {"type": "string"},
-                            },
-                        },
-                    ]
-                },
-                "open_rate": _ref("OpenRate"),
-                "machine_share": {"type": "number", "nullable": True},
-                "by_day": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["date", "opens", "unique_opens"],
-                        "properties": {
-                            "date": {"type": "string", "format": "date"},
-                            "opens": {"type": "integer"},
-                            "human_opens": {"type": "integer"},
-                            "machine_opens": {"type": "integer"},
-                            "unique_opens": {"type": "integer"},
-                        },
-                    },
-                },
-                "by_hour": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["hour", "opens"],
-                        "properties": {"hour": {"type": "string"}, "opens": {"type": "integer"}},
-                    },
-                },
-                "by_region": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["region", "opens", "unique_opens"],
-                        "properties": {
-                            "region": {"type": "string"},
-                            "opens": {"type": "integer"},
-                            "unique_opens": {"type": "integer"},
-                        },
-                    },
-                },
-                "min_bucket": {"type": "integer"},
-            },
+            "required": ["campaigns"],
+            "properties": {"campaigns": {"type": "array", "items": _schema_of(ComparisonRow)}},
         },
     }
 
@@ -384,14 +330,7 @@ def openapi_spec() -> dict[str, Any]:
                         *_RANGE,
                     ],
                     "responses": {
-                        "200": _json(
-                            {
-                                "type": "object",
-                                "required": ["campaigns"],
-                                "properties": {"campaigns": {"type": "array"}},
-                            },
-                            "Comparison",
-                        ),
+                        "200": _json(_ref("Comparison"), "Comparison"),
                         **_errors(401, 404, 422, 503),
                     },
                 },

@@ -6,10 +6,12 @@ import csv
 import io
 import math
 import random
+import signal
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -17,11 +19,12 @@ from pixelagg.cli import cli
 from pixelagg.config import load
 from pixelagg.core.campaign import Campaign, new_campaign_id
 from pixelagg.core.classify import CLASSES, MACHINE_CLASSES
+from pixelagg.reports.report import Bounds, Report
 from pixelagg.reports.stats import RELATIVE_ERROR, StatsQuery, bounds, campaign_stats
 from pixelagg.reports.stats import merge_small_regions as merge
 from pixelagg.store import Batch, open_store
 from pixelagg.web.app import create_app
-from tests.helpers import BROWSER_UA, AppClient, make_env
+from tests.helpers import BROWSER_UA, AppClient, make_env, wait_for
 
 LOOPBACK = ("127.0.0.1", 50000)
 # Addresses that iptocc places in each country, one per unique visitor.
@@ -48,21 +51,21 @@ Z_95 = 1.96
 def test_bounds_surround_the_rounded_estimate(estimate):
     """The estimate is rounded and lies between its low and high bounds."""
     b = bounds(estimate)
-    assert b["estimate"] == round(estimate)
-    assert 0 <= b["low"] <= b["estimate"] <= b["high"]
+    assert b.estimate == round(estimate)
+    assert 0 <= b.low <= b.estimate <= b.high
 
 
 def test_bounds_of_nothing_are_zero():
     """No opens: estimate, low and high are all 0."""
-    assert bounds(0.0) == {"estimate": 0, "low": 0, "high": 0}
+    assert bounds(0.0) == Bounds(estimate=0, low=0, high=0)
 
 
 @pytest.mark.parametrize("estimate", [20_000.0, 1_000_000.0], ids=["20k", "1M"])
 def test_bounds_are_about_1_6_percent_wide(estimate):
     """The 95% interval is estimate x (1 -/+ 1.96 x 1.04/128), about +/-1.6%."""
     b = bounds(estimate)
-    assert (b["high"] - estimate) / estimate == pytest.approx(0.0159, abs=2e-4)
-    assert (estimate - b["low"]) / estimate == pytest.approx(0.0159, abs=2e-4)
+    assert (b.high - estimate) / estimate == pytest.approx(0.0159, abs=2e-4)
+    assert (estimate - b.low) / estimate == pytest.approx(0.0159, abs=2e-4)
 
 
 # merge_small_regions()
@@ -252,6 +255,41 @@ def test_by_hour_covers_the_first_72_hours(client):
     ]
 
 
+@pytest.mark.slow
+def test_cli_prints_the_same_report_through_the_api(tmp_path, serve):
+    """The CLI's table, JSON and CSV read through the API equal those read from the store."""
+    env = make_env(tmp_path, None, PIXELAGG_PRIVACY_MIN_BUCKET="2")
+    served = serve(env)
+    with httpx.Client(timeout=5) as http:
+        campaign = served.create(http, recipients=9)
+        for ip, ua in [
+            *((ip, BROWSER_UA) for ips in IPS.values() for ip in ips),
+            ("80.80.80.80", APPLE_MPP_UA),
+        ]:
+            http.get(
+                f"{served.url}/p/{campaign['id']}.gif", headers={"X-Forwarded-For": ip, "User-Agent": ua}
+            )
+        wait_for(lambda: served.stats(http, campaign["id"])["opens"]["total"] == 8)
+    outputs = [[], ["--json"], ["--csv"]]
+
+    def run_all() -> list[str]:
+        results = []
+        for extra in outputs:
+            args = ["stats", campaign["id"], "--tz", "Europe/Amsterdam", *extra]
+            result = CliRunner().invoke(cli, args, env={**env, "PIXELAGG_CONFIG": None})
+            assert result.exit_code == 0, result.output
+            results.append(result.stdout)
+        return results
+
+    asked = served.logs().count("GET /api/campaigns/{id}/stats 200")
+    through_api = run_all()
+    wait_for(lambda: served.logs().count("GET /api/campaigns/{id}/stats 200") == asked + len(outputs))
+    assert served.stop() in (0, -signal.SIGTERM)
+    from_store = run_all()
+    assert through_api == from_store
+    assert "Open rate          77.8%" in through_api[0]  # 7 unique human opens of 9
+
+
 # HyperLogLog accuracy, with synthetic visitors written straight into the store
 
 
@@ -270,7 +308,7 @@ async def _feed(store, elements: list[bytes]) -> Campaign:
     return campaign
 
 
-async def _report(store, campaign: Campaign) -> dict[str, Any]:
+async def _report(store, campaign: Campaign) -> Report:
     return await campaign_stats(store, campaign, StatsQuery(DAY, DAY, ZoneInfo("UTC"), 0))
 
 
@@ -283,13 +321,13 @@ async def test_bounds_contain_the_true_count(config):
         report = await _report(store, campaign)
     finally:
         await store.close()
-    u = report["unique_opens"]
-    assert report["opens"]["total"] == TRUTH
-    for figure in (u, u["human"], u["by_class"]["human"]):
-        assert figure["low"] <= TRUTH <= figure["high"]
-    (day,) = report["by_day"]
-    (region,) = report["by_region"]
-    for estimate in (u["estimate"], day["unique_opens"], region["unique_opens"]):
+    u = report.unique_opens
+    assert report.opens.total == TRUTH
+    for figure in (u, u.human, u.by_class["human"]):
+        assert figure.low <= TRUTH <= figure.high
+    (day,) = report.by_day
+    (region,) = report.by_region
+    for estimate in (u.estimate, day.unique_opens, region.unique_opens):
         assert abs(estimate - TRUTH) <= Z_95 * RELATIVE_ERROR * TRUTH
 
 
@@ -307,9 +345,9 @@ async def test_bounds_cover_the_truth_across_seeds(config):
     covered = 0
     try:
         for seed in seeds:
-            u = (await _report(store, await _feed(store, _visitors(seed))))["unique_opens"]
-            covered += u["low"] <= TRUTH <= u["high"]
-            assert u["high"] - u["low"] < 0.05 * TRUTH
+            u = (await _report(store, await _feed(store, _visitors(seed)))).unique_opens
+            covered += u.low <= TRUTH <= u.high
+            assert u.high - u.low < 0.05 * TRUTH
     finally:
         await store.close()
     assert covered >= needed
@@ -326,6 +364,6 @@ async def test_stores_agree_within_hll_error(tmp_path, redis_url):
             report = await _report(store, await _feed(store, _visitors(seed=7)))
         finally:
             await store.close()
-        estimates.append(report["unique_opens"]["estimate"])
+        estimates.append(report.unique_opens.estimate)
     embedded, redis = estimates
     assert abs(embedded - redis) <= Z_95 * math.sqrt(2) * RELATIVE_ERROR * TRUTH

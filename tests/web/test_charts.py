@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from markupsafe import Markup
 
 from pixelagg.web.charts import Column, Series, horizontal_bars, nice_ticks, stacked_bars
 
@@ -63,3 +64,16 @@ def test_overlapping_axis_labels_are_skipped():
     columns = [Column(str(n), "a long label", (1, 0)) for n in range(20)]
     svg = stacked_bars("c", "t", "d", (A, B), columns)
     assert 1 < svg.count(">a long label</text>") < 20
+
+
+@pytest.mark.parametrize(
+    "chart",
+    [
+        lambda: stacked_bars("c", "t", "d", (A, B), [Column("a", "a", (1, 0))]),
+        lambda: horizontal_bars("h", "t", "d", [("NL", 1, A)]),
+    ],
+    ids=["stacked", "horizontal"],
+)
+def test_charts_are_markup(chart):
+    """Charts are Markup: escaped where they are drawn, so templates put them in as they are."""
+    assert isinstance(chart(), Markup)

@@ -9,6 +9,7 @@ import pytest
 
 from pixelagg.config import load
 from pixelagg.exceptions import StoreError
+from pixelagg.reports.report import Report
 from pixelagg.web import dashboard
 from pixelagg.web.app import create_app
 from tests.helpers import READ_TOKEN, TOKEN, AppClient, make_env
@@ -329,6 +330,29 @@ def test_campaign_name_is_escaped(campaign, signed_in):
         html = signed_in.get(path).text
         assert EVIL_NAME not in html
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+def test_campaign_list_renders_each_report(campaign, signed_in):
+    """The list page is campaigns.html, given each campaign with its typed report."""
+    response = signed_in.get("/dashboard")
+    assert response.template.name == "campaigns.html"
+    ((listed, report),) = response.context["rows"]
+    assert listed.id == campaign["id"] and isinstance(report, Report)
+    assert report.opens.total == 6
+
+
+def test_campaign_page_renders_the_typed_report(campaign, signed_in):
+    """The campaign page is campaign.html, given the campaign's report in the asked time zone."""
+    response = signed_in.get(f"/dashboard/campaigns/{campaign['id']}?tz=Europe/Amsterdam")
+    assert response.template.name == "campaign.html"
+    report = response.context["report"]
+    assert report.campaign.id == campaign["id"] and report.range.tz == "Europe/Amsterdam"
+
+
+def test_campaign_page_shows_the_report_the_api_serves(campaign, signed_in):
+    """The campaign page's report is the one GET /api/campaigns/{id}/stats answers."""
+    response = signed_in.get(f"/dashboard/campaigns/{campaign['id']}?tz=Asia/Kolkata")
+    assert response.context["report"].to_json() == signed_in.stats(campaign["id"], tz="Asia/Kolkata")
 
 
 def test_campaign_page_headline(campaign, signed_in):

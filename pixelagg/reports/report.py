@@ -1,0 +1,252 @@
+"""The statistics report of a campaign, declared once as frozen values.
+
+Every output is built from these: the API's JSON (`Report.to_json`), the CSV and the CLI's
+table (`reports.text`), the dashboard's pages and the stats part of the OpenAPI document.
+The JSON form follows the declaration: fields in declaration order, under their own names
+unless a field's metadata gives another (``from`` and ``to`` are not good Python names), dates
+as ISO strings, tuples as arrays. `Report.from_json` reads that form back (the CLI receives
+it from the API).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, get_type_hints
+
+from ..core.classify import CLASSES, HUMAN_CLASSES
+from ..exceptions import PixelaggError
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+__all__ = [
+    "BY_CLASS",
+    "Bounds",
+    "CampaignRef",
+    "ComparisonRow",
+    "DayRange",
+    "DayRow",
+    "HourRow",
+    "OpenRate",
+    "Opens",
+    "RegionRow",
+    "Report",
+    "UniqueOpens",
+    "json_name",
+]
+
+T = TypeVar("T")
+
+BY_CLASS: Mapping[str, Any] = {"keys": CLASSES}
+"""Field metadata of a mapping with one entry per class, in the order of CLASSES."""
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """A rounded estimate of unique opens with its 95% low and high bounds."""
+
+    estimate: int
+    low: int
+    high: int
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRef:
+    """The campaign a report is about."""
+
+    id: str
+    name: str
+    recipients: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class DayRange:
+    """The inclusive range of local days reported, and their time zone (an IANA name)."""
+
+    start: date = field(metadata={"json": "from"})
+    end: date = field(metadata={"json": "to"})
+    tz: str
+
+
+@dataclass(frozen=True, slots=True)
+class Opens:
+    """Every load of the image in the range, by class, and the requests that declined."""
+
+    total: int
+    by_class: Mapping[str, int] = field(metadata=BY_CLASS)
+    declined: int
+
+    @property
+    def human(self) -> int:
+        """Opens by the classes that stand for a reading person (human and image_proxy)."""
+        return sum(self.by_class[c] for c in HUMAN_CLASSES)
+
+
+@dataclass(frozen=True, slots=True)
+class UniqueOpens(Bounds):
+    """Unique opens of every class (the bounds themselves), of people, and of each class."""
+
+    human: Bounds
+    by_class: Mapping[str, Bounds] = field(metadata=BY_CLASS)
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenRate:
+    """Unique human opens over recipients, with the bounds divided likewise."""
+
+    estimate: float
+    low: float
+    high: float
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class DayRow:
+    """One local day."""
+
+    day: date = field(metadata={"json": "date"})
+    opens: int
+    human_opens: int
+    machine_opens: int
+    unique_opens: int
+
+
+@dataclass(frozen=True, slots=True)
+class HourRow:
+    """One hour of the first 72 after the first open, at its local time."""
+
+    hour: datetime
+    opens: int
+    human_opens: int
+    machine_opens: int
+
+
+@dataclass(frozen=True, slots=True)
+class RegionRow:
+    """One region bucket: a country, 'proxy', 'unknown' or the merged 'other'."""
+
+    region: str
+    opens: int
+    unique_opens: int
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The statistics of one campaign over a range of days."""
+
+    campaign: CampaignRef
+    range: DayRange
+    opens: Opens
+    unique_opens: UniqueOpens
+    open_rate: OpenRate | None
+    machine_share: float | None
+    by_day: tuple[DayRow, ...]
+    by_hour: tuple[HourRow, ...]
+    by_region: tuple[RegionRow, ...]
+    min_bucket: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as the API serves it."""
+        return _dump_fields(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Report:
+        """Read a report back from `to_json` output (the CLI gets it from the API)."""
+        report = _load(cls, data, "report")
+        assert isinstance(report, cls)
+        return report
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRow:
+    """One campaign's headline figures, as the compare endpoint lists them side by side."""
+
+    campaign: CampaignRef
+    opens: int
+    unique_opens: Bounds
+    unique_human_opens: Bounds
+    open_rate: OpenRate | None
+    machine_share: float | None
+
+    @classmethod
+    def of(cls, report: Report) -> ComparisonRow:
+        """The row of one campaign's report."""
+        u = report.unique_opens
+        return cls(
+            campaign=report.campaign,
+            opens=report.opens.total,
+            unique_opens=Bounds(u.estimate, u.low, u.high),
+            unique_human_opens=u.human,
+            open_rate=report.open_rate,
+            machine_share=report.machine_share,
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """The row as the compare endpoint serves it."""
+        return _dump_fields(self)
+
+
+def json_name(f: dataclasses.Field[Any]) -> str:
+    """The name of a field in the JSON form."""
+    return str(f.metadata.get("json", f.name))
+
+
+def _dump_fields(value: DataclassInstance) -> dict[str, Any]:
+    return {json_name(f): _dump(getattr(value, f.name)) for f in dataclasses.fields(value)}
+
+
+def _dump(value: object) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _dump_fields(value)
+    if isinstance(value, Mapping):
+        return {k: _dump(v) for k, v in value.items()}
+    if isinstance(value, tuple):
+        return [_dump(v) for v in value]
+    if isinstance(value, date):  # and datetime, a subclass
+        return value.isoformat()
+    return value
+
+
+def _load(hint: Any, data: object, path: str) -> Any:
+    """A value of type `hint` from its JSON form; PixelaggError, naming `path`, when it does not fit."""
+    origin = get_origin(hint)
+    if origin in (Union, types.UnionType):  # only `X | None` is declared
+        if data is None:
+            return None
+        (inner,) = (a for a in get_args(hint) if a is not type(None))
+        return _load(inner, data, path)
+    if origin is tuple:
+        return tuple(_load(get_args(hint)[0], v, f"{path}[{n}]") for n, v in enumerate(_of(list, data, path)))
+    if origin is Mapping:
+        return {str(k): _load(get_args(hint)[1], v, f"{path}.{k}") for k, v in _of(dict, data, path).items()}
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        obj = _of(dict, data, path)
+        hints = get_type_hints(hint)
+        values = {}
+        for f in dataclasses.fields(hint):
+            name = json_name(f)
+            if name not in obj:
+                raise PixelaggError(f"Report field '{path}' has no '{name}'.")
+            values[f.name] = _load(hints[f.name], obj[name], f"{path}.{name}")
+        return hint(**values)
+    if hint is datetime or hint is date:
+        try:
+            return hint.fromisoformat(_of(str, data, path))
+        except ValueError:
+            raise PixelaggError(
+                f"Report field '{path}' has value {data!r}. Not an ISO {hint.__name__}."
+            ) from None
+    if hint is float and isinstance(data, int | float) and not isinstance(data, bool):
+        return float(data)
+    return _of(hint, data, path)
+
+
+def _of(kind: type[T], data: object, path: str) -> T:
+    if not isinstance(data, kind) or (isinstance(data, bool) and kind is not bool):
+        raise PixelaggError(f"Report field '{path}' has value {data!r}. Must be {kind.__name__}.")
+    return data

@@ -1,0 +1,71 @@
+"""The report as plain text: the CLI's table and the CSV that the API and the CLI serve."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from .report import Report
+
+__all__ = ["format_stats", "stats_csv"]
+
+
+def format_stats(report: Report) -> str:
+    """The report as the CLI's text table."""
+    c = report.campaign
+    r = report.range
+    u = report.unique_opens
+    h = u.human
+    lines = [
+        f"{c.name} ({c.id})  {r.start.isoformat()} .. {r.end.isoformat()} {r.tz}",
+        "",
+        f"Opens              {report.opens.total}",
+        f"Unique opens       {u.estimate}  ({u.low} - {u.high}, 95%)",
+        f"Unique human opens {h.estimate}  ({h.low} - {h.high}, 95%)",
+    ]
+    rate = report.open_rate
+    if rate:
+        lines.append(
+            f"Open rate          {rate.estimate:.1%}  ({rate.low:.1%} - {rate.high:.1%}) "
+            f"of {c.recipients} recipients"
+        )
+    else:
+        lines.append("Open rate          - (set --recipients to get one)")
+    share = report.machine_share
+    lines.append(f"Machine share      {'-' if share is None else f'{share:.1%}'}")
+    lines.append(f"Declined (GPC/DNT) {report.opens.declined}")
+    lines += ["", f"{'CLASS':<14}{'OPENS':>8}{'UNIQUE':>9}"]
+    for class_, opens in report.opens.by_class.items():
+        lines.append(f"{class_:<14}{opens:>8}{u.by_class[class_].estimate:>9}")
+    lines += ["", f"{'DAY':<14}{'OPENS':>8}{'UNIQUE':>9}"]
+    for day in report.by_day:
+        lines.append(f"{day.day.isoformat():<14}{day.opens:>8}{day.unique_opens:>9}")
+    lines += [
+        "",
+        f"{'REGION':<14}{'OPENS':>8}{'UNIQUE':>9}   (buckets under {report.min_bucket} uniques are 'other')",
+    ]
+    for region in report.by_region:
+        lines.append(f"{region.region:<14}{region.opens:>8}{region.unique_opens:>9}")
+    return "\n".join(lines)
+
+
+def stats_csv(report: Report) -> str:
+    """The report as CSV rows of (section, key, opens, unique_opens, low, high)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "key", "opens", "unique_opens", "unique_low", "unique_high"])
+    u = report.unique_opens
+    writer.writerow(["total", "all", report.opens.total, u.estimate, u.low, u.high])
+    h = u.human
+    writer.writerow(["total", "human", report.opens.human, h.estimate, h.low, h.high])
+    writer.writerow(["total", "declined", report.opens.declined, "", "", ""])
+    for class_, opens in report.opens.by_class.items():
+        b = u.by_class[class_]
+        writer.writerow(["class", class_, opens, b.estimate, b.low, b.high])
+    for day in report.by_day:
+        writer.writerow(["day", day.day.isoformat(), day.opens, day.unique_opens, "", ""])
+    for hour in report.by_hour:
+        writer.writerow(["hour", hour.hour.isoformat(), hour.opens, "", "", ""])
+    for region in report.by_region:
+        writer.writerow(["region", region.region, region.opens, region.unique_opens, "", ""])
+    return out.getvalue()

@@ -1,0 +1,66 @@
+"""A hand-made report and its JSON, as the API wrote it before the report was typed."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta, timezone
+
+from pixelagg.core.classify import CLASSES
+from pixelagg.reports.report import (
+    Bounds,
+    CampaignRef,
+    DayRange,
+    DayRow,
+    HourRow,
+    OpenRate,
+    Opens,
+    RegionRow,
+    Report,
+    UniqueOpens,
+)
+
+CET = timezone(timedelta(hours=1))
+REPORT = Report(
+    campaign=CampaignRef("AAAAAAAAAAAAAAAA", "Spring", 40),
+    range=DayRange(date(2025, 3, 3), date(2025, 3, 4), "Europe/Amsterdam"),
+    opens=Opens(
+        total=9,
+        by_class={"human": 4, "apple_mpp": 2, "image_proxy": 1, "scanner": 1, "bot": 1},
+        declined=2,
+    ),
+    unique_opens=UniqueOpens(
+        8,
+        7,
+        9,
+        human=Bounds(5, 5, 6),
+        by_class={c: Bounds(n, n, n) for c, n in zip(CLASSES, (4, 1, 1, 1, 1), strict=True)},
+        method="the method",
+    ),
+    open_rate=OpenRate(0.125, 0.125, 0.15, "unique human opens / recipients"),
+    machine_share=0.4444,
+    by_day=(DayRow(date(2025, 3, 3), 9, 5, 4, 8), DayRow(date(2025, 3, 4), 0, 0, 0, 0)),
+    by_hour=(HourRow(datetime(2025, 3, 3, 13, tzinfo=CET), 9, 5, 4),),
+    by_region=(RegionRow("NL", 6, 5), RegionRow("other", 3, 3)),
+    min_bucket=3,
+)
+# The API's JSON before the report was typed, byte for byte: the order of the fields included.
+JSON = (
+    '{"campaign": {"id": "AAAAAAAAAAAAAAAA", "name": "Spring", "recipients": 40}, '
+    '"range": {"from": "2025-03-03", "to": "2025-03-04", "tz": "Europe/Amsterdam"}, '
+    '"opens": {"total": 9, "by_class": {"human": 4, "apple_mpp": 2, "image_proxy": 1, "scanner": 1, '
+    '"bot": 1}, "declined": 2}, '
+    '"unique_opens": {"estimate": 8, "low": 7, "high": 9, "human": {"estimate": 5, "low": 5, "high": 6}, '
+    '"by_class": {"human": {"estimate": 4, "low": 4, "high": 4}, '
+    '"apple_mpp": {"estimate": 1, "low": 1, "high": 1}, '
+    '"image_proxy": {"estimate": 1, "low": 1, "high": 1}, '
+    '"scanner": {"estimate": 1, "low": 1, "high": 1}, '
+    '"bot": {"estimate": 1, "low": 1, "high": 1}}, "method": "the method"}, '
+    '"open_rate": {"estimate": 0.125, "low": 0.125, "high": 0.15, '
+    '"method": "unique human opens / recipients"}, '
+    '"machine_share": 0.4444, '
+    '"by_day": [{"date": "2025-03-03", "opens": 9, "human_opens": 5, "machine_opens": 4, "unique_opens": 8}, '
+    '{"date": "2025-03-04", "opens": 0, "human_opens": 0, "machine_opens": 0, "unique_opens": 0}], '
+    '"by_hour": [{"hour": "2025-03-03T13:00:00+01:00", "opens": 9, "human_opens": 5, "machine_opens": 4}], '
+    '"by_region": [{"region": "NL", "opens": 6, "unique_opens": 5}, '
+    '{"region": "other", "opens": 3, "unique_opens": 3}], '
+    '"min_bucket": 3}'
+)

@@ -1,0 +1,67 @@
+"""The report as text: the CLI's table and the CSV, built from the typed report."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pixelagg.reports.text import format_stats, stats_csv
+from tests.reports.samples import REPORT
+
+TABLE = """\
+Spring (AAAAAAAAAAAAAAAA)  2025-03-03 .. 2025-03-04 Europe/Amsterdam
+
+Opens              9
+Unique opens       8  (7 - 9, 95%)
+Unique human opens 5  (5 - 6, 95%)
+Open rate          12.5%  (12.5% - 15.0%) of 40 recipients
+Machine share      44.4%
+Declined (GPC/DNT) 2
+
+CLASS            OPENS   UNIQUE
+human                4        4
+apple_mpp            2        1
+image_proxy          1        1
+scanner              1        1
+bot                  1        1
+
+DAY              OPENS   UNIQUE
+2025-03-03           9        8
+2025-03-04           0        0
+
+REGION           OPENS   UNIQUE   (buckets under 3 uniques are 'other')
+NL                   6        5
+other                3        3"""
+
+CSV = """\
+section,key,opens,unique_opens,unique_low,unique_high
+total,all,9,8,7,9
+total,human,5,5,5,6
+total,declined,2,,,
+class,human,4,4,4,4
+class,apple_mpp,2,1,1,1
+class,image_proxy,1,1,1,1
+class,scanner,1,1,1,1
+class,bot,1,1,1,1
+day,2025-03-03,9,8,,
+day,2025-03-04,0,0,,
+hour,2025-03-03T13:00:00+01:00,9,,,
+region,NL,6,5,,
+region,other,3,3,,
+"""
+
+
+def test_table():
+    """The CLI's table shows the headline figures, then classes, days and regions."""
+    assert format_stats(REPORT) == TABLE
+
+
+def test_table_without_recipients_or_opens():
+    """Without an open rate or a machine share the table says so with a dash."""
+    lines = format_stats(dataclasses.replace(REPORT, open_rate=None, machine_share=None)).splitlines()
+    assert "Open rate          - (set --recipients to get one)" in lines
+    assert "Machine share      -" in lines
+
+
+def test_csv():
+    """The CSV has totals, classes, days, hours and regions, one row each."""
+    assert stats_csv(REPORT) == CSV
