@@ -21,7 +21,8 @@ from .core.campaign import (
     validate_changes,
 )
 from .exceptions import NotFound, ValidationError
-from .reports.report import Report
+from .reports.release import Policy
+from .reports.report import Report, Withheld
 from .reports.stats import StatsQuery, campaign_stats
 from .store import Store
 
@@ -160,7 +161,7 @@ def parse_stats_query(
         raise ValidationError("'to' must not be before 'from'.", {"parameter": "to"})
     if last - first > timedelta(days=MAX_RANGE_DAYS):
         raise ValidationError(f"The range may span at most {MAX_RANGE_DAYS} days.", {"parameter": "from"})
-    return StatsQuery(first, last, zone, config.privacy.min_bucket)
+    return StatsQuery(first, last, zone, config.privacy.min_bucket, Policy.from_config(config))
 
 
 async def stats(
@@ -170,7 +171,7 @@ async def stats(
     start: str | None = None,
     end: str | None = None,
     tz: str | None = None,
-) -> Report:
+) -> Report | Withheld:
     """The report of a campaign (or of the campaign with this id) over a validated range."""
     if isinstance(campaign, str):
         campaign = await _existing(store, campaign)

@@ -25,7 +25,7 @@ from .exceptions import PixelaggError, StoreError
 from .ingest.lists import APPLE_EGRESS_URL, download_apple_egress
 from .reports.audit import AuditReport, format_report, run_audit
 from .reports.notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
-from .reports.report import Report
+from .reports.report import Report, Withheld, report_from_json
 from .reports.text import format_stats, stats_csv
 from .store import Store, open_store
 from .tokens import admin_token
@@ -145,10 +145,12 @@ class Backend:
         else:
             self._run(lambda s: actions.delete_campaign(s, campaign_id))
 
-    def stats(self, campaign_id: str, start: str | None, end: str | None, tz: str | None) -> Report:
+    def stats(
+        self, campaign_id: str, start: str | None, end: str | None, tz: str | None
+    ) -> Report | Withheld:
         if self.url:
             params = {k: v for k, v in (("from", start), ("to", end), ("tz", tz)) if v}
-            return Report.from_json(
+            return report_from_json(
                 self._request("GET", f"/api/campaigns/{campaign_id}/stats", params=params)
             )
         return self._run(lambda s: actions.stats(s, self.config, campaign_id, start, end, tz))

@@ -34,9 +34,12 @@ __all__ = [
     "OpenRate",
     "Opens",
     "RegionRow",
+    "ReleaseInfo",
     "Report",
     "UniqueOpens",
+    "Withheld",
     "json_name",
+    "report_from_json",
 ]
 
 T = TypeVar("T")
@@ -128,11 +131,33 @@ class HourRow:
 
 @dataclass(frozen=True, slots=True)
 class RegionRow:
-    """One region bucket: a country, 'proxy', 'unknown' or the merged 'other'."""
+    """One region bucket: a country, 'proxy', 'unknown' or the merged 'other'.
+
+    Under differential privacy regions are released as opens only (unique_opens is null).
+    """
 
     region: str
     opens: int
-    unique_opens: int
+    unique_opens: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseInfo:
+    """How the figures were released: exact and live, or with differential privacy."""
+
+    mode: str
+    """'differential_privacy' or 'exact'."""
+    epsilon: float | None
+    """The campaign's privacy budget; null when exact."""
+    release_period_seconds: int | None
+    """Figures cover closed periods of this length only; null when exact (live)."""
+    released_until: datetime | None
+    """The end of the last period in the figures; null when exact."""
+    first_open_at: datetime | None
+    """When opens began: exact when exact, else the start of the first release period whose
+    released opens clearly exceed the noise (null until one does)."""
+    notes: tuple[str, ...]
+    """Plain lines on what the figures cannot see, for every output to show."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +174,7 @@ class Report:
     by_hour: tuple[HourRow, ...]
     by_region: tuple[RegionRow, ...]
     min_bucket: int
+    privacy: ReleaseInfo
 
     def to_json(self) -> dict[str, Any]:
         """The report as the API serves it."""
@@ -163,19 +189,55 @@ class Report:
 
 
 @dataclass(frozen=True, slots=True)
-class ComparisonRow:
-    """One campaign's headline figures, as the compare endpoint lists them side by side."""
+class Withheld:
+    """The answer for a campaign too small to report under differential privacy: no figures."""
 
     campaign: CampaignRef
-    opens: int
-    unique_opens: Bounds
-    unique_human_opens: Bounds
-    open_rate: OpenRate | None
-    machine_share: float | None
+    range: DayRange
+    status: str
+    """'too_few_recipients'."""
+    message: str
+    privacy: ReleaseInfo
+
+    def to_json(self) -> dict[str, Any]:
+        """The answer as the API serves it."""
+        return _dump_fields(self)
 
     @classmethod
-    def of(cls, report: Report) -> ComparisonRow:
+    def from_json(cls, data: object) -> Withheld:
+        """Read it back from `to_json` output."""
+        withheld = _load(cls, data, "report")
+        assert isinstance(withheld, cls)
+        return withheld
+
+
+def report_from_json(data: object) -> Report | Withheld:
+    """A report or a withheld answer, from the API's JSON."""
+    if isinstance(data, dict) and "status" in data:
+        return Withheld.from_json(data)
+    return Report.from_json(data)
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonRow:
+    """One campaign's headline figures, as the compare endpoint lists them side by side.
+
+    A campaign too small to report has no figures (nulls) and says why in `status`.
+    """
+
+    campaign: CampaignRef
+    opens: int | None
+    unique_opens: Bounds | None
+    unique_human_opens: Bounds | None
+    open_rate: OpenRate | None
+    machine_share: float | None
+    status: str
+
+    @classmethod
+    def of(cls, report: Report | Withheld) -> ComparisonRow:
         """The row of one campaign's report."""
+        if isinstance(report, Withheld):
+            return cls(report.campaign, None, None, None, None, None, report.status)
         u = report.unique_opens
         return cls(
             campaign=report.campaign,
@@ -184,6 +246,7 @@ class ComparisonRow:
             unique_human_opens=u.human,
             open_rate=report.open_rate,
             machine_share=report.machine_share,
+            status="ok",
         )
 
     def to_json(self) -> dict[str, Any]:

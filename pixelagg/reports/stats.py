@@ -9,6 +9,7 @@ into "other" here, so every output (API, CLI, CSV, dashboard) gets the same supp
 from __future__ import annotations
 
 import math
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,8 @@ from ..core.campaign import Campaign
 from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
 from ..store import SketchRef, Store
 from ..store.batch import DECLINED_FIELD, parse_counter_field
+from .release import Policy
+from .released import released_report
 from .report import (
     Bounds,
     CampaignRef,
@@ -28,8 +31,10 @@ from .report import (
     OpenRate,
     Opens,
     RegionRow,
+    ReleaseInfo,
     Report,
     UniqueOpens,
+    Withheld,
 )
 
 __all__ = [
@@ -53,14 +58,23 @@ BOUNDS_METHOD = (
 )
 
 
+EXACT_NOTES = (
+    "Apple Mail Privacy Protection loads the image of every mail, read or not: those loads are "
+    "machine opens; image blockers are not counted.",
+    "Figures are exact and live (privacy.epsilon is off): nothing protects a single recipient.",
+)
+
+
 @dataclass(frozen=True)
 class StatsQuery:
-    """What to report: an inclusive range of local days in a time zone."""
+    """What to report: an inclusive range of local days in a time zone, and how to release it."""
 
     start: date
     end: date
     tz: ZoneInfo
     min_bucket: int
+    policy: Policy | None = None
+    """The release policy; None or an exact one reports the counts as they are."""
 
 
 def bounds(estimate: float) -> Bounds:
@@ -89,8 +103,20 @@ def _day_key(day: date) -> str:
     return day.strftime("%Y%m%d")
 
 
-async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) -> Report:
-    """The statistics report of one campaign."""
+async def campaign_stats(
+    store: Store, campaign: Campaign, query: StatsQuery, now: float | None = None
+) -> Report | Withheld:
+    """The statistics report of one campaign: through the release step unless it is exact."""
+    if query.policy is not None and query.policy.budget is not None:
+        now = time.time() if now is None else now
+        return await released_report(
+            store, campaign, query.start, query.end, query.tz.key, query.min_bucket, query.policy, now
+        )
+    return await _exact_stats(store, campaign, query)
+
+
+async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> Report:
+    """The exact, live report (privacy.epsilon off)."""
     tz = query.tz
     local_days = _utc_days(query.start, query.end)
     # Local days may straddle UTC days: read one more on each side and place hours by local time.
@@ -223,4 +249,12 @@ async def campaign_stats(store: Store, campaign: Campaign, query: StatsQuery) ->
         ),
         by_region=tuple(region_rows),
         min_bucket=query.min_bucket,
+        privacy=ReleaseInfo(
+            mode="exact",
+            epsilon=None,
+            release_period_seconds=None,
+            released_until=None,
+            first_open_at=datetime.fromtimestamp(first_hit, UTC) if first_hit is not None else None,
+            notes=EXACT_NOTES,
+        ),
     )

@@ -5,15 +5,28 @@ from __future__ import annotations
 import csv
 import io
 
-from .report import Report
+from .report import Report, Withheld
 
 __all__ = ["format_stats", "stats_csv"]
 
 
-def format_stats(report: Report) -> str:
+def _privacy_lines(report: Report | Withheld) -> list[str]:
+    info = report.privacy
+    if info.mode == "exact":
+        head = "Figures: exact and live (privacy.epsilon off)"
+    else:
+        until = info.released_until.isoformat() if info.released_until else "-"
+        head = f"Figures: differentially private (epsilon {info.epsilon}), released up to {until}"
+    return [head, *(f"Note: {note}" for note in info.notes)]
+
+
+def format_stats(report: Report | Withheld) -> str:
     """The report as the CLI's text table."""
     c = report.campaign
     r = report.range
+    if isinstance(report, Withheld):
+        head = f"{c.name} ({c.id})  {r.start.isoformat()} .. {r.end.isoformat()} {r.tz}"
+        return "\n".join([head, "", report.message, "", *_privacy_lines(report)])
     u = report.unique_opens
     h = u.human
     lines = [
@@ -45,15 +58,19 @@ def format_stats(report: Report) -> str:
         f"{'REGION':<14}{'OPENS':>8}{'UNIQUE':>9}   (buckets under {report.min_bucket} uniques are 'other')",
     ]
     for region in report.by_region:
-        lines.append(f"{region.region:<14}{region.opens:>8}{region.unique_opens:>9}")
-    return "\n".join(lines)
+        unique = "-" if region.unique_opens is None else str(region.unique_opens)
+        lines.append(f"{region.region:<14}{region.opens:>8}{unique:>9}")
+    return "\n".join([*lines, "", *_privacy_lines(report)])
 
 
-def stats_csv(report: Report) -> str:
+def stats_csv(report: Report | Withheld) -> str:
     """The report as CSV rows of (section, key, opens, unique_opens, low, high)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "key", "opens", "unique_opens", "unique_low", "unique_high"])
+    if isinstance(report, Withheld):
+        writer.writerow(["withheld", report.status, "", "", "", ""])
+        return out.getvalue()
     u = report.unique_opens
     writer.writerow(["total", "all", report.opens.total, u.estimate, u.low, u.high])
     h = u.human
@@ -67,5 +84,6 @@ def stats_csv(report: Report) -> str:
     for hour in report.by_hour:
         writer.writerow(["hour", hour.hour.isoformat(), hour.opens, "", "", ""])
     for region in report.by_region:
-        writer.writerow(["region", region.region, region.opens, region.unique_opens, "", ""])
+        unique = "" if region.unique_opens is None else region.unique_opens
+        writer.writerow(["region", region.region, region.opens, unique, "", ""])
     return out.getvalue()

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from .. import actions
 from ..exceptions import ValidationError
 from ..reports.audit import run_audit
-from ..reports.report import ComparisonRow, Report
+from ..reports.report import ComparisonRow, Report, Withheld
 from ..reports.text import stats_csv
 from ..tokens import matches
 from .error_responses import error_response
@@ -126,7 +126,7 @@ def _pause(paused: bool) -> Handler:
     return handler
 
 
-async def _report(request: Request) -> Report:
+async def _report(request: Request) -> Report | Withheld:
     service = _service(request)
     q = request.query_params
     return await actions.stats(

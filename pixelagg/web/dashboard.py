@@ -30,7 +30,7 @@ from ..core.campaign import Campaign
 from ..core.privacy import client_address
 from ..exceptions import NotFound, StoreError, ValidationError
 from ..reports.notice import LANGUAGES, LegalBasisUse, render_notice
-from ..reports.report import Report
+from ..reports.report import Report, Withheld
 from ..tokens import matches
 from . import pages
 from .service import Service
@@ -259,7 +259,7 @@ async def campaigns_page(request: Request, role: str) -> Response:
     except ValueError:
         number = 1
     shown = campaigns[(number - 1) * PAGE_SIZE : number * PAGE_SIZE]
-    rows: list[tuple[Campaign, Report]] = []
+    rows: list[tuple[Campaign, Report | Withheld]] = []
     for campaign in shown:
         rows.append((campaign, await actions.stats(service.store, service.config, campaign)))
     context = pages.list_context(rows, number, page_count)

@@ -25,7 +25,7 @@ from starlette.templating import Jinja2Templates
 
 from ..core.campaign import Campaign
 from ..core.classify import MACHINE_CLASSES
-from ..reports.report import Bounds, DayRow, HourRow, Report
+from ..reports.report import Bounds, DayRow, HourRow, Report, Withheld
 from .charts import Column, Series, horizontal_bars, stacked_bars
 
 __all__ = [
@@ -124,7 +124,8 @@ class CountryRow:
 
     label: str
     opens: int
-    unique_opens: int
+    unique_opens: int | None
+    """None under differential privacy: regions are released as opens only."""
 
 
 def hour_columns(by_hour: Sequence[HourRow], tz: str, now: float) -> list[Column]:
@@ -218,13 +219,23 @@ def region_section(report: Report) -> Section[CountryRow] | None:
 # the pages' contexts
 
 
-def list_context(rows: Sequence[tuple[Campaign, Report]], page: int, pages: int) -> dict[str, Any]:
-    """The campaign list: each campaign with its report, and where this page is."""
-    return {"rows": list(rows), "page": page, "pages": pages}
+def list_context(rows: Sequence[tuple[Campaign, Report | Withheld]], page: int, pages: int) -> dict[str, Any]:
+    """The campaign list: each campaign with its report (or why it has none), and where this page is."""
+    listed = [(campaign, report, isinstance(report, Withheld)) for campaign, report in rows]
+    return {"rows": listed, "page": page, "pages": pages}
 
 
-def campaign_context(view: Mapping[str, Any], report: Report, now: float) -> dict[str, Any]:
+def campaign_context(view: Mapping[str, Any], report: Report | Withheld, now: float) -> dict[str, Any]:
     """The campaign page: headline figures, charts with tables, countries and the snippet."""
+    if isinstance(report, Withheld):
+        return {
+            "view": view,
+            "report": report,
+            "withheld": True,
+            "charts": [],
+            "classes": None,
+            "regions": None,
+        }
     charts: list[Section[Column]] = []
     if report.opens.total:
         hours = hour_columns(report.by_hour, report.range.tz, now)
@@ -234,6 +245,7 @@ def campaign_context(view: Mapping[str, Any], report: Report, now: float) -> dic
     return {
         "view": view,
         "report": report,
+        "withheld": False,
         "charts": charts,
         "classes": class_section(report) if report.opens.total else None,
         "regions": region_section(report),

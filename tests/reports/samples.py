@@ -1,4 +1,5 @@
-"""A hand-made report and its JSON, as the API wrote it before the report was typed."""
+"""A hand-made report and its JSON: the API's JSON from before the report was typed, plus the
+`privacy` block that the release step added at its end."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pixelagg.reports.report import (
     OpenRate,
     Opens,
     RegionRow,
+    ReleaseInfo,
     Report,
     UniqueOpens,
 )
@@ -41,8 +43,12 @@ REPORT = Report(
     by_hour=(HourRow(datetime(2025, 3, 3, 13, tzinfo=CET), 9, 5, 4),),
     by_region=(RegionRow("NL", 6, 5), RegionRow("other", 3, 3)),
     min_bucket=3,
+    privacy=ReleaseInfo(
+        "exact", None, None, None, datetime(2025, 3, 3, 12, 5, tzinfo=timezone.utc), ("a note",)
+    ),
 )
-# The API's JSON before the report was typed, byte for byte: the order of the fields included.
+# The API's JSON before the report was typed, byte for byte (the order of the fields included),
+# then the privacy block the release step appends.
 JSON = (
     '{"campaign": {"id": "AAAAAAAAAAAAAAAA", "name": "Spring", "recipients": 40}, '
     '"range": {"from": "2025-03-03", "to": "2025-03-04", "tz": "Europe/Amsterdam"}, '
@@ -62,5 +68,7 @@ JSON = (
     '"by_hour": [{"hour": "2025-03-03T13:00:00+01:00", "opens": 9, "human_opens": 5, "machine_opens": 4}], '
     '"by_region": [{"region": "NL", "opens": 6, "unique_opens": 5}, '
     '{"region": "other", "opens": 3, "unique_opens": 3}], '
-    '"min_bucket": 3}'
+    '"min_bucket": 3, '
+    '"privacy": {"mode": "exact", "epsilon": null, "release_period_seconds": null, "released_until": null, '
+    '"first_open_at": "2025-03-03T12:05:00+00:00", "notes": ["a note"]}}'
 )

@@ -81,4 +81,5 @@ def test_comparison_row_has_headline_figures_only():
             "method": "unique human opens / recipients",
         },
         "machine_share": 0.4444,
+        "status": "ok",
     }

@@ -30,7 +30,10 @@ DAY              OPENS   UNIQUE
 
 REGION           OPENS   UNIQUE   (buckets under 3 uniques are 'other')
 NL                   6        5
-other                3        3"""
+other                3        3
+
+Figures: exact and live (privacy.epsilon off)
+Note: a note"""
 
 CSV = """\
 section,key,opens,unique_opens,unique_low,unique_high
@@ -51,7 +54,7 @@ region,other,3,3,,
 
 
 def test_table():
-    """The CLI's table shows the headline figures, then classes, days and regions."""
+    """The CLI's table shows the headline figures, then classes, days, regions and how they were released."""
     assert format_stats(REPORT) == TABLE
 
 

@@ -1,0 +1,272 @@
+"""The report under differential privacy: every figure is a sum of released cells.
+
+Totals, classes and days come from the loads and first-opens histograms; hours (the first 72
+after opens began) from period cells; regions and declined requests from day cells of closed
+UTC days. Nothing here reads a count from the store except through `Release`. A campaign below
+`privacy.min_recipients` gets a `Withheld` answer instead of figures.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Iterable
+from datetime import UTC, date, datetime, timedelta, tzinfo
+
+from ..core.campaign import Campaign
+from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
+from ..core.regions import OTHER_REGION, REGION_DOMAIN
+from ..store import Store
+from .cells import DAY, Term
+from .release import Figure, Policy, Release
+from .report import (
+    Bounds,
+    CampaignRef,
+    DayRange,
+    DayRow,
+    HourRow,
+    OpenRate,
+    Opens,
+    RegionRow,
+    ReleaseInfo,
+    Report,
+    UniqueOpens,
+    Withheld,
+)
+
+__all__ = ["FIRST_HOURS", "NOTES", "REGION_SHOW_SD", "released_report", "withheld_message"]
+
+FIRST_HOURS = 72
+REGION_SHOW_SD = 5.0
+"""A region is shown only when its released opens exceed this many noise deviations (and
+min_bucket): with ~250 regions released, a smaller threshold would show empty ones."""
+FIRST_OPEN_SD = 3.0
+"""Opens have begun in the first period whose released opens exceed this many deviations."""
+NOTES = (
+    "Apple Mail readers are estimated; image blockers are not counted.",
+    "Figures carry differentially private noise, so small numbers can be off by a few; "
+    "each interval includes it.",
+)
+UNIQUES_METHOD = (
+    "Distinct visitors (a keyed hash of address and user agent) first seen in their salt window, "
+    "counted exactly, plus discrete Laplace noise (epsilon {epsilon}); bounds: the noise's 95% range."
+)
+
+
+def withheld_message(min_recipients: int) -> str:
+    return (
+        f"Too few recipients to report: figures are shown for campaigns of at least {min_recipients} "
+        "recipients (privacy.min_recipients), so that no figure describes one person. "
+        "Set the campaign's number of recipients."
+    )
+
+
+def release_info(policy: Policy, release: Release[Hashable] | None, first_open: float | None) -> ReleaseInfo:
+    assert policy.budget is not None
+    until = None
+    if release is not None:
+        until = datetime.fromtimestamp(release.clock.closed * policy.period, UTC)
+    return ReleaseInfo(
+        mode="differential_privacy",
+        epsilon=policy.budget.epsilon,
+        release_period_seconds=policy.period,
+        released_until=until,
+        first_open_at=None if first_open is None else datetime.fromtimestamp(first_open, UTC),
+        notes=NOTES,
+    )
+
+
+def _local_midnight(day: date, tz: tzinfo) -> float:
+    return datetime(day.year, day.month, day.day, tzinfo=tz).timestamp()
+
+
+async def released_report(
+    store: Store,
+    campaign: Campaign,
+    start: date,
+    end: date,
+    tz_name: str,
+    min_bucket: int,
+    policy: Policy,
+    now: float,
+) -> Report | Withheld:
+    """The report of one campaign over local days [start, end] in zone `tz_name`."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(tz_name)
+    ref = CampaignRef(campaign.id, campaign.name, campaign.recipients)
+    days = DayRange(start, end, tz_name)
+    if not policy.reportable(campaign):
+        return Withheld(
+            ref,
+            days,
+            "too_few_recipients",
+            withheld_message(policy.min_recipients),
+            release_info(policy, None, None),
+        )
+    assert policy.budget is not None
+    release: Release[Hashable] = Release(store, campaign, policy, now)
+    first_open = await _first_open(release)
+    uniques = policy.budget.uniques
+    local_days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    span = (_local_midnight(start, tz), _local_midnight(end + timedelta(days=1), tz))
+    kinds = ("l", "u") if uniques else ("l",)
+
+    for kind in kinds:
+        for c in CLASSES:
+            release.ask(("total", kind, c), kind, c, release.terms(kind, *span))
+            for d in local_days:
+                bounds_of_day = (_local_midnight(d, tz), _local_midnight(d + timedelta(days=1), tz))
+                release.ask(("day", d, kind, c), kind, c, release.terms(kind, *bounds_of_day))
+    hours = _first_hours(release, first_open)
+    for hour in hours:
+        for c in CLASSES:
+            release.ask(("hour", hour, c), "l", c, release.terms("l", hour, hour + 3600))
+    closed = release.closed_days(*span)
+    for region in sorted(REGION_DOMAIN):
+        release.ask(("region", region), "r", region, closed)
+    for c in CLASSES:  # the region table's total: loads over the same closed days
+        release.ask(("region-total", c), "l", c, closed)
+    release.ask(("declined",), "x", "", closed)
+    got = await release.answer()
+
+    def total(prefix: tuple[Hashable, ...], classes: Iterable[str]) -> Figure:
+        figure = Figure(0)
+        for c in classes:
+            figure = figure + got[(*prefix, c)]
+        return figure
+
+    loads = {c: got[("total", "l", c)] for c in CLASSES}
+    all_loads = total(("total", "l"), CLASSES)
+    if uniques:
+        unique = {c: got[("total", "u", c)] for c in CLASSES}
+        everyone, human = total(("total", "u"), CLASSES), total(("total", "u"), HUMAN_CLASSES)
+    else:  # counts only: no uniques, so the figures stay at zero with no interval
+        unique = {c: Figure(0) for c in CLASSES}
+        everyone = human = Figure(0)
+    machine = total(("total", "l"), MACHINE_CLASSES)
+    method = (
+        UNIQUES_METHOD.format(epsilon=policy.budget.epsilon)
+        if uniques
+        else "Not counted (privacy.uniques is off)."
+    )
+    return Report(
+        campaign=ref,
+        range=days,
+        opens=Opens(
+            total=all_loads.shown,
+            by_class={c: loads[c].shown for c in CLASSES},
+            declined=got[("declined",)].shown,
+        ),
+        unique_opens=UniqueOpens(
+            *_bounds(everyone),
+            human=Bounds(*_bounds(human)),
+            by_class={c: Bounds(*_bounds(unique[c])) for c in CLASSES},
+            method=method,
+        ),
+        open_rate=_open_rate(human, campaign.recipients) if uniques else None,
+        machine_share=_share(machine, all_loads),
+        by_day=tuple(
+            DayRow(
+                day=d,
+                opens=total(("day", d, "l"), CLASSES).shown,
+                human_opens=total(("day", d, "l"), HUMAN_CLASSES).shown,
+                machine_opens=total(("day", d, "l"), MACHINE_CLASSES).shown,
+                unique_opens=total(("day", d, "u"), CLASSES).shown if uniques else 0,
+            )
+            for d in local_days
+        ),
+        by_hour=tuple(
+            HourRow(
+                hour=datetime.fromtimestamp(h, UTC).astimezone(tz),
+                opens=total(("hour", h), CLASSES).shown,
+                human_opens=total(("hour", h), HUMAN_CLASSES).shown,
+                machine_opens=total(("hour", h), MACHINE_CLASSES).shown,
+            )
+            for h in hours
+        ),
+        by_region=_regions(got, min_bucket),
+        min_bucket=min_bucket,
+        privacy=release_info(policy, release, first_open),
+    )
+
+
+def _bounds(figure: Figure) -> tuple[int, int, int]:
+    low, high = figure.bounds()
+    return figure.shown, low, high
+
+
+def _open_rate(human: Figure, recipients: int | None) -> OpenRate | None:
+    if not recipients:
+        return None
+    low, high = human.bounds()
+    return OpenRate(
+        estimate=round(min(1.0, human.shown / recipients), 4),
+        low=round(min(1.0, low / recipients), 4),
+        high=round(min(1.0, high / recipients), 4),
+        method="unique human opens (human + image_proxy) / recipients, with the noise's 95% range",
+    )
+
+
+def _share(part: Figure, whole: Figure) -> float | None:
+    if whole.value <= 0:
+        return None
+    return round(min(1.0, max(0.0, part.value / whole.value)), 4)
+
+
+def _regions(got: dict[Hashable, Figure], min_bucket: int) -> tuple[RegionRow, ...]:
+    """Regions whose released opens clearly exceed the noise; the rest is 'other'."""
+    shown: list[tuple[str, Figure]] = []
+    for region in sorted(REGION_DOMAIN):
+        figure = got[("region", region)]
+        if figure.value >= max(min_bucket, REGION_SHOW_SD * figure.sd, 1):
+            shown.append((region, figure))
+    rows = [RegionRow(r, f.shown, None) for r, f in sorted(shown, key=lambda item: (-item[1].value, item[0]))]
+    everything = Figure(0)
+    for c in CLASSES:
+        everything = everything + got[("region-total", c)]
+    rest = everything.value - sum(f.value for _, f in shown)
+    if rest > 0:
+        rows.append(RegionRow(OTHER_REGION, rest, None))
+    return tuple(rows)
+
+
+async def _first_open(release: Release[Hashable]) -> float | None:
+    """The start of the first period whose released opens (all classes) clearly exceed the noise.
+
+    Found from day cells first, then the period cells of that day: post-processing of released
+    figures, so it costs no budget and tells nothing the figures do not.
+    """
+    clock = release.clock
+    period = release.policy.period
+    first_day = clock.created * period // DAY
+    last_day = clock.closed * period // DAY  # the open day has no day cell yet
+    budget = release.budget
+    for day in range(first_day, last_day):
+        for c in CLASSES:
+            release.ask((day, c), "l", c, [Term(1, "d", day)])
+    days = await release.answer()
+    threshold_day = FIRST_OPEN_SD * math.sqrt(len(CLASSES) * budget.variance("l", "d"))
+    found = next(
+        (d for d in range(first_day, last_day) if sum(days[(d, c)].value for c in CLASSES) >= threshold_day),
+        last_day,
+    )
+    start = max(found * DAY // period, clock.created)
+    stop = min((found + 1) * DAY // period, clock.closed)
+    for p in range(start, stop):
+        for c in CLASSES:
+            release.ask((p, c), "l", c, [Term(1, "p", p)])
+    periods = await release.answer()
+    threshold_period = FIRST_OPEN_SD * math.sqrt(len(CLASSES) * budget.variance("l", "p"))
+    for p in range(start, stop):
+        if sum(periods[(p, c)].value for c in CLASSES) >= threshold_period:
+            return float(p * period)
+    return float(found * DAY) if found < last_day else None
+
+
+def _first_hours(release: Release[Hashable], first_open: float | None) -> list[float]:
+    """The starts of the closed hours among the 72 after opens began (UTC, hour-aligned)."""
+    if first_open is None:
+        return []
+    first = first_open // 3600 * 3600
+    closed_until = release.clock.closed * release.policy.period
+    return [first + 3600 * n for n in range(FIRST_HOURS) if first + 3600 * (n + 1) <= closed_until]
