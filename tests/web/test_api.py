@@ -14,7 +14,9 @@ import pytest
 
 from pixelagg.actions import pixel_snippet
 from pixelagg.config import load
+from pixelagg.core.campaign import LEGAL_BASES, NAME_MAX, RECIPIENTS_MAX, REFERENCE_MAX, SETTABLE_FIELDS
 from pixelagg.store import Batch
+from pixelagg.web.openapi import openapi_spec
 from pixelagg.web.pixel import GIF
 from tests.helpers import AUTH, READ_AUTH, make_env
 
@@ -123,6 +125,23 @@ def test_create_returns_the_campaign(client):
     assert view["first_hit_at"] is None
     assert view["pixel_url"].endswith(f"/p/{view['id']}.gif")
     assert view["snippet"] == pixel_snippet(view["pixel_url"])
+
+
+def test_campaign_json_keys(client):
+    """A campaign's JSON has these keys, in this order: one per field, then the pixel's."""
+    assert list(client.create()) == [
+        "id",
+        "name",
+        "recipients",
+        "created_at",
+        "legal_basis",
+        "legal_reference",
+        "paused",
+        "first_hit_at",
+        "pixel_url",
+        "snippet",
+        "notes",
+    ]
 
 
 def test_snippet_names_the_campaign_only(client):
@@ -429,6 +448,36 @@ def test_openapi_is_json_with_paths(client):
     spec = json.loads(response.content)
     assert spec["openapi"].startswith("3.")
     assert {"/api/campaigns", "/api/campaigns/{id}", "/api/stats"} <= set(spec["paths"])
+
+
+def test_openapi_campaign_bodies_carry_the_declared_limits():
+    """The create and update schemas give each settable field its declared limits and help."""
+    schemas = openapi_spec()["components"]["schemas"]
+    body = schemas["CampaignCreate"]["properties"]
+    assert list(body) == [f.name for f in SETTABLE_FIELDS]
+    assert (body["name"]["minLength"], body["name"]["maxLength"]) == (1, NAME_MAX)
+    assert (body["recipients"]["minimum"], body["recipients"]["maximum"]) == (1, RECIPIENTS_MAX)
+    assert body["recipients"]["nullable"] is True
+    assert body["legal_basis"]["enum"] == list(LEGAL_BASES)
+    assert (body["legal_reference"]["maxLength"], body["legal_reference"]["nullable"]) == (
+        REFERENCE_MAX,
+        True,
+    )
+    assert [p["description"] for p in body.values()] == [f.help for f in SETTABLE_FIELDS]
+    assert schemas["CampaignCreate"]["required"] == ["name"]
+    assert schemas["CampaignUpdate"]["properties"] == body
+
+
+def test_openapi_campaign_schema_describes_the_json(client):
+    """The Campaign schema requires every key the campaign JSON has, each of its type."""
+    view = client.create(recipients=5, legal_reference="Art. 1")
+    client.hit(view["id"])
+    view = client.get(f"/api/campaigns/{view['id']}", headers=AUTH).json()
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Campaign"]
+    assert set(schema["required"]) | {"notes"} == set(view) == set(schema["properties"])
+    python_types = {"string": str, "integer": int, "boolean": bool, "array": list}
+    for key, value in view.items():
+        assert isinstance(value, python_types[schema["properties"][key]["type"]]), key
 
 
 # auth
