@@ -5,15 +5,20 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import subprocess
+import sys
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
-from pixelagg.cli import SERVE_FILE, cli
-from tests.helpers import AUTH, make_env
+from pixelagg.cli import cli
+from pixelagg.client import SERVE_FILE
+from pixelagg.core.campaign import RECIPIENTS_MAX, SETTABLE_FIELDS
+from tests.helpers import AUTH, ROOT, make_env
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAA"
 # Variables `serve` writes into os.environ; listing them makes CliRunner restore them.
@@ -129,6 +134,36 @@ def test_update(env):
     assert updated["snippet"] == view["snippet"]
 
 
+def test_update_changes_recipients_and_legal_basis(env):
+    """campaign update sets the recipients, the legal basis and the reference it needs."""
+    view = create(env)
+    args = ("--recipients", "5", "--legal-basis", "public_task", "--legal-reference", "Wet X, art. 1")
+    result = run(env, "campaign", "update", view["id"], *args, "--json")
+    assert result.exit_code == 0, result.output
+    updated = json.loads(result.stdout)
+    assert (updated["recipients"], updated["legal_basis"]) == (5, "public_task")
+    assert (updated["legal_reference"], updated["name"]) == ("Wet X, art. 1", "November newsletter")
+
+
+@pytest.mark.parametrize(
+    ("command", "fields"),
+    [
+        ("create", [f for f in SETTABLE_FIELDS if not f.required]),
+        ("update", list(SETTABLE_FIELDS)),
+    ],
+    ids=["create", "update"],
+)
+def test_field_options_follow_the_declaration(command, fields):
+    """create and update have an option per settable field with its declared help; NAME is an argument."""
+    result = CliRunner().invoke(cli, ["campaign", command, "--help"])
+    assert result.exit_code == 0
+    help_text = " ".join(result.stdout.split())
+    options = re.findall(r"^  (?:-[a-z], )?(--[a-z-]+)", result.stdout, re.M)
+    assert options == [*("--" + f.name.replace("_", "-") for f in fields), "--url", "--json", "--help"]
+    assert all(f.help in help_text for f in fields)
+    assert ("[OPTIONS] NAME" in help_text) is (command == "create")
+
+
 def test_update_without_changes_is_a_usage_error(env):
     """campaign update with no option is a usage error, exit 2."""
     view = create(env)
@@ -231,7 +266,9 @@ def test_unknown_campaign_is_an_error(env, args):
     [
         (("campaign", "create", "n", "--recipients", "0"), "--recipients"),
         (("campaign", "create", "n", "--recipients", "many"), "--recipients"),
+        (("campaign", "create", "n", "--recipients", str(RECIPIENTS_MAX + 1)), "--recipients"),
         (("campaign", "create", "n", "--legal-basis", "vibes"), "--legal-basis"),
+        (("campaign", "update", UNKNOWN_ID, "--legal-basis", "vibes"), "--legal-basis"),
         (("campaign", "create"), "NAME"),
         (("stats", UNKNOWN_ID, "--json", "--csv"), "Choose one of --json and --csv"),
         (("privacy-notice", "--lang", "xx"), "--lang"),
@@ -240,7 +277,9 @@ def test_unknown_campaign_is_an_error(env, args):
     ids=[
         "recipients-0",
         "recipients-str",
+        "recipients-too-many",
         "legal-basis",
+        "update-legal-basis",
         "no-name",
         "json-and-csv",
         "lang",
@@ -329,3 +368,18 @@ def test_cli_uses_the_running_service(tmp_path, serve):
     assert view["id"] in listed.stdout and "Through the API" in listed.stdout
     response = httpx.get(f"{served.url}/api/campaigns/{view['id']}", headers=AUTH, timeout=5)
     assert response.status_code == 200
+
+
+def test_console_script_shows_store_errors_as_error_lines(tmp_path):
+    """`python -m pixelagg` turns an unreachable store into one Error: line and exit 1."""
+    env = {**os.environ, **make_env(tmp_path, "redis://127.0.0.1:9"), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pixelagg", "campaign", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: Redis store error: ConnectionError")
+    assert "Traceback" not in result.stderr
