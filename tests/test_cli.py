@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from pixelagg.cli import cli
 from pixelagg.client import SERVE_FILE
 from pixelagg.core.campaign import RECIPIENTS_MAX, SETTABLE_FIELDS
+from pixelagg.store.embedded import DB_NAME
 from tests.helpers import AUTH, ROOT, make_env
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAA"
@@ -240,6 +241,39 @@ def test_privacy_notice_in_dutch(env):
     assert "Nieuwsbrief en volgsysteem" in result.stdout
 
 
+def test_privacy_notice_names_the_campaigns_bases(env):
+    """privacy-notice names the legal basis of the stored campaigns, not the default."""
+    create(env, "--legal-basis", "consent")
+    result = run(env, "privacy-notice")
+    assert result.exit_code == 0, result.output
+    assert "The legal basis is your consent" in result.stdout
+
+
+def test_privacy_notice_on_a_new_store_names_the_default_basis(tmp_path):
+    """On an embedded store not made yet, privacy-notice names the default basis and makes no store."""
+    env = make_env(tmp_path, None, PIXELAGG_CAMPAIGNS_DEFAULT_LEGAL_BASIS="consent")
+    result = run(env, "privacy-notice")
+    assert result.exit_code == 0, result.output
+    assert "The legal basis is your consent" in result.stdout
+    assert not (tmp_path / "data" / DB_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "message"),
+    [
+        ({}, ("--url", "http://127.0.0.1:9"), "Error: Cannot reach the service at http://127.0.0.1:9"),
+        ({"PIXELAGG_STORE_URL": "redis://127.0.0.1:9"}, (), "Error: Redis store error: ConnectionError"),
+    ],
+    ids=["service-down", "redis-down"],
+)
+def test_privacy_notice_fails_when_campaigns_cannot_be_read(tmp_path, extra, args, message):
+    """privacy-notice prints no legal text when it cannot read the campaigns: Error:, exit 1."""
+    result = run(make_env(tmp_path, None, **extra), "privacy-notice", *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message)
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -368,6 +402,18 @@ def test_cli_uses_the_running_service(tmp_path, serve):
     assert view["id"] in listed.stdout and "Through the API" in listed.stdout
     response = httpx.get(f"{served.url}/api/campaigns/{view['id']}", headers=AUTH, timeout=5)
     assert response.status_code == 200
+
+
+@pytest.mark.slow
+def test_privacy_notice_with_a_wrong_token_fails(tmp_path, serve):
+    """privacy-notice against a service that refuses the token fails with Error:, exit 1."""
+    env = make_env(tmp_path, None)
+    served = serve(env)
+    wrong = {**env, "PIXELAGG_ADMIN_TOKEN": "wrong-token-0123456789abcdef"}
+    result = run(wrong, "privacy-notice", "--url", served.url)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "(HTTP 401)" in result.stderr
+    assert result.stdout == ""
 
 
 def test_console_script_shows_store_errors_as_error_lines(tmp_path):

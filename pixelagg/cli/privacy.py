@@ -8,7 +8,6 @@ import sys
 import click
 
 from ..client import open_client
-from ..exceptions import PixelaggError
 from ..reports.audit import format_report
 from ..reports.notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
 from .options import fail, guarded, json_option, load_config, url_option
@@ -63,10 +62,8 @@ def privacy_notice(ctx: click.Context, lang: str, fmt: str, url: str | None) -> 
     """Print the privacy-statement section for your newsletter, from the live configuration."""
     config = load_config(ctx)
     client = guarded(lambda: open_client(config, url))
-    try:
-        # A read-only command creates no store: without one, the default legal basis is used.
-        views = [] if client.store_is_new() else client.list()
-    except PixelaggError:
-        views = []
+    # A legal text must not guess: campaigns that cannot be read are an error. Only a store not
+    # made yet (which a read-only command does not create) has none, and the default basis holds.
+    views = [] if client.store_is_new() else guarded(client.list)
     bases = [LegalBasisUse(v["legal_basis"], v.get("legal_reference")) for v in views]
     click.echo(guarded(lambda: render_notice(config, lang, fmt, bases)))
