@@ -8,6 +8,7 @@ directly. The embedded store never has two writers. Both clients answer with the
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import os
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -39,6 +40,7 @@ __all__ = [
 T = TypeVar("T")
 SERVE_FILE = "serve.json"
 """In the data dir while `pixelagg serve` runs: its URL and process id."""
+_LOOPBACK = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
 
 class ServiceError(PixelaggError):
@@ -196,8 +198,12 @@ class StoreClient:
 
 
 def http_url(host: str, port: int) -> str:
-    """The http:// URL of a host and port."""
-    return f"http://{host}:{port}"
+    """The http:// URL of a host and port; an IPv6 address goes in brackets."""
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"
+    return f"http://[{host}]:{port}" if literal.version == 6 else f"http://{host}:{port}"
 
 
 def running_service(config: Config) -> str | None:
@@ -213,13 +219,15 @@ def running_service(config: Config) -> str | None:
 
 @contextmanager
 def advertise(config: Config) -> Iterator[None]:
-    """While the block serves, SERVE_FILE tells commands on this data dir to call the service."""
+    """While the block serves, SERVE_FILE tells commands on this data dir to call the service.
+
+    A wildcard bind address (0.0.0.0, ::) is advertised as the loopback address of its family.
+    """
     host, port = config.server.host, config.server.port
     path = config.data_dir / SERVE_FILE
     try:
         config.data_dir.mkdir(parents=True, exist_ok=True)
-        url = http_url(host, port).replace("0.0.0.0", "127.0.0.1")
-        path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+        path.write_text(json.dumps({"url": http_url(_LOOPBACK.get(host, host), port), "pid": os.getpid()}))
         yield
     finally:
         path.unlink(missing_ok=True)

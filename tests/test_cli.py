@@ -7,6 +7,8 @@ import io
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
 from urllib.parse import urlsplit
@@ -19,7 +21,7 @@ from pixelagg.cli import cli
 from pixelagg.client import SERVE_FILE
 from pixelagg.core.campaign import RECIPIENTS_MAX, SETTABLE_FIELDS
 from pixelagg.store.embedded import DB_NAME
-from tests.helpers import AUTH, ROOT, make_env
+from tests.helpers import AUTH, ROOT, Served, make_env
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAA"
 # Variables `serve` writes into os.environ; listing them makes CliRunner restore them.
@@ -414,6 +416,41 @@ def test_privacy_notice_with_a_wrong_token_fails(tmp_path, serve):
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: ") and "(HTTP 401)" in result.stderr
     assert result.stdout == ""
+
+
+def _has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+class ServedOnIPv6(Served):
+    """`pixelagg serve --host ::`, polled at [::1]: the IPv6 wildcard does not take IPv4."""
+
+    def __init__(self, env, tmp_path):
+        super().__init__(env, tmp_path, "serve-ipv6")
+        self.url = f"http://[::1]:{self.port}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+def test_serve_on_the_ipv6_wildcard_points_the_cli_at_ipv6_loopback(tmp_path):
+    """serve --host :: shows a bracketed URL, and serve.json sends the CLI to [::1]."""
+    env = make_env(tmp_path, None)
+    served = ServedOnIPv6(env, tmp_path)
+    try:
+        served.start("--host", "::")
+        info = json.loads((tmp_path / "data" / SERVE_FILE).read_text())
+        assert info["url"] == served.url
+        assert f"on http://[::]:{served.port} with" in served.logs()
+        view = create(env)
+        assert view["pixel_url"] == f"{served.url}/p/{view['id']}.gif"
+    finally:
+        served.stop(signal.SIGKILL)
+        served.kill_group()
 
 
 def test_console_script_shows_store_errors_as_error_lines(tmp_path):

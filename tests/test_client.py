@@ -30,11 +30,14 @@ from tests.helpers import make_env
         ("127.0.0.1", "http://127.0.0.1:8000"),
         ("0.0.0.0", "http://0.0.0.0:8000"),
         ("localhost", "http://localhost:8000"),
+        ("::", "http://[::]:8000"),
+        ("::1", "http://[::1]:8000"),
+        ("2001:db8::5", "http://[2001:db8::5]:8000"),
     ],
-    ids=["ipv4", "ipv4-wildcard", "name"],
+    ids=["ipv4", "ipv4-wildcard", "name", "ipv6-wildcard", "ipv6-loopback", "ipv6"],
 )
 def test_http_url(host, url):
-    """The URL of a host and a port."""
+    """An IPv6 address goes in brackets; IPv4 addresses and names do not."""
     assert http_url(host, 8000) == url
 
 
@@ -42,12 +45,14 @@ def test_http_url(host, url):
     ("host", "url"),
     [
         ("0.0.0.0", "http://127.0.0.1:8123"),
+        ("::", "http://[::1]:8123"),
         ("192.0.2.5", "http://192.0.2.5:8123"),
+        ("2001:db8::5", "http://[2001:db8::5]:8123"),
     ],
-    ids=["ipv4-wildcard", "ipv4"],
+    ids=["ipv4-wildcard", "ipv6-wildcard", "ipv4", "ipv6"],
 )
 def test_advertise_points_at_a_reachable_address(tmp_path, host, url):
-    """While serving, serve.json names the bind address, the IPv4 wildcard as loopback."""
+    """While serving, serve.json names the bind address, a wildcard as its family's loopback."""
     config = load(environ=make_env(tmp_path, None, PIXELAGG_SERVER_HOST=host, PIXELAGG_SERVER_PORT="8123"))
     with advertise(config):
         assert json.loads((config.data_dir / SERVE_FILE).read_text())["url"] == url
