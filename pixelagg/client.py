@@ -75,10 +75,8 @@ class Client(Protocol):
 
 def open_client(config: Config, url: str | None) -> Client:
     """The API when asked to, or when a running service holds the embedded store; else the store."""
-    running = running_service(config) if config.is_embedded and not url else None
-    if url or running:
-        return ApiClient(config, url or running or "")
-    return StoreClient(config)
+    url = url or (running_service(config) if config.is_embedded else None)
+    return ApiClient(config, url) if url else StoreClient(config)
 
 
 class ApiClient:
