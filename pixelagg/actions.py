@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .config import Config
 from .core.campaign import (
+    CAMPAIGN_FIELDS,
     Campaign,
     check_legal_reference,
     is_campaign_id,
@@ -54,21 +55,8 @@ def pixel_snippet(pixel_url: str) -> str:
 def campaign_view(campaign: Campaign, base_url: str) -> dict[str, Any]:
     """A campaign as the API and the CLI show it."""
     pixel_url = f"{base_url.rstrip('/')}/p/{campaign.id}.gif"
-    view: dict[str, Any] = {
-        "id": campaign.id,
-        "name": campaign.name,
-        "recipients": campaign.recipients,
-        "created_at": datetime.fromtimestamp(campaign.created_at, UTC).isoformat(),
-        "legal_basis": campaign.legal_basis,
-        "legal_reference": campaign.legal_reference,
-        "paused": campaign.paused,
-        "first_hit_at": (
-            datetime.fromtimestamp(campaign.first_hit, UTC).isoformat() if campaign.first_hit else None
-        ),
-        "pixel_url": pixel_url,
-        "snippet": pixel_snippet(pixel_url),
-        "notes": [],
-    }
+    view: dict[str, Any] = {f.shown_as: f.to_json(getattr(campaign, f.name)) for f in CAMPAIGN_FIELDS}
+    view.update(pixel_url=pixel_url, snippet=pixel_snippet(pixel_url), notes=[])
     if campaign.legal_basis == "consent":
         view["notes"].append(
             "Legal basis is consent: put this image only in mails to recipients who consented."

@@ -5,15 +5,23 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import signal
+import socket
+import subprocess
+import sys
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
-from pixelagg.cli import SERVE_FILE, cli
-from tests.helpers import AUTH, make_env
+from pixelagg.cli import cli
+from pixelagg.client import SERVE_FILE
+from pixelagg.core.campaign import RECIPIENTS_MAX, SETTABLE_FIELDS
+from pixelagg.store.embedded import DB_NAME
+from tests.helpers import AUTH, ROOT, Served, make_env
 
 UNKNOWN_ID = "AAAAAAAAAAAAAAAA"
 # Variables `serve` writes into os.environ; listing them makes CliRunner restore them.
@@ -129,6 +137,36 @@ def test_update(env):
     assert updated["snippet"] == view["snippet"]
 
 
+def test_update_changes_recipients_and_legal_basis(env):
+    """campaign update sets the recipients, the legal basis and the reference it needs."""
+    view = create(env)
+    args = ("--recipients", "5", "--legal-basis", "public_task", "--legal-reference", "Wet X, art. 1")
+    result = run(env, "campaign", "update", view["id"], *args, "--json")
+    assert result.exit_code == 0, result.output
+    updated = json.loads(result.stdout)
+    assert (updated["recipients"], updated["legal_basis"]) == (5, "public_task")
+    assert (updated["legal_reference"], updated["name"]) == ("Wet X, art. 1", "November newsletter")
+
+
+@pytest.mark.parametrize(
+    ("command", "fields"),
+    [
+        ("create", [f for f in SETTABLE_FIELDS if not f.required]),
+        ("update", list(SETTABLE_FIELDS)),
+    ],
+    ids=["create", "update"],
+)
+def test_field_options_follow_the_declaration(command, fields):
+    """create and update have an option per settable field with its declared help; NAME is an argument."""
+    result = CliRunner().invoke(cli, ["campaign", command, "--help"])
+    assert result.exit_code == 0
+    help_text = " ".join(result.stdout.split())
+    options = re.findall(r"^  (?:-[a-z], )?(--[a-z-]+)", result.stdout, re.M)
+    assert options == [*("--" + f.name.replace("_", "-") for f in fields), "--url", "--json", "--help"]
+    assert all(f.help in help_text for f in fields)
+    assert ("[OPTIONS] NAME" in help_text) is (command == "create")
+
+
 def test_update_without_changes_is_a_usage_error(env):
     """campaign update with no option is a usage error, exit 2."""
     view = create(env)
@@ -205,6 +243,39 @@ def test_privacy_notice_in_dutch(env):
     assert "Nieuwsbrief en volgsysteem" in result.stdout
 
 
+def test_privacy_notice_names_the_campaigns_bases(env):
+    """privacy-notice names the legal basis of the stored campaigns, not the default."""
+    create(env, "--legal-basis", "consent")
+    result = run(env, "privacy-notice")
+    assert result.exit_code == 0, result.output
+    assert "The legal basis is your consent" in result.stdout
+
+
+def test_privacy_notice_on_a_new_store_names_the_default_basis(tmp_path):
+    """On an embedded store not made yet, privacy-notice names the default basis and makes no store."""
+    env = make_env(tmp_path, None, PIXELAGG_CAMPAIGNS_DEFAULT_LEGAL_BASIS="consent")
+    result = run(env, "privacy-notice")
+    assert result.exit_code == 0, result.output
+    assert "The legal basis is your consent" in result.stdout
+    assert not (tmp_path / "data" / DB_NAME).exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "args", "message"),
+    [
+        ({}, ("--url", "http://127.0.0.1:9"), "Error: Cannot reach the service at http://127.0.0.1:9"),
+        ({"PIXELAGG_STORE_URL": "redis://127.0.0.1:9"}, (), "Error: Redis store error: ConnectionError"),
+    ],
+    ids=["service-down", "redis-down"],
+)
+def test_privacy_notice_fails_when_campaigns_cannot_be_read(tmp_path, extra, args, message):
+    """privacy-notice prints no legal text when it cannot read the campaigns: Error:, exit 1."""
+    result = run(make_env(tmp_path, None, **extra), "privacy-notice", *args)
+    assert result.exit_code == 1
+    assert result.stderr.startswith(message)
+    assert result.stdout == ""
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -231,7 +302,9 @@ def test_unknown_campaign_is_an_error(env, args):
     [
         (("campaign", "create", "n", "--recipients", "0"), "--recipients"),
         (("campaign", "create", "n", "--recipients", "many"), "--recipients"),
+        (("campaign", "create", "n", "--recipients", str(RECIPIENTS_MAX + 1)), "--recipients"),
         (("campaign", "create", "n", "--legal-basis", "vibes"), "--legal-basis"),
+        (("campaign", "update", UNKNOWN_ID, "--legal-basis", "vibes"), "--legal-basis"),
         (("campaign", "create"), "NAME"),
         (("stats", UNKNOWN_ID, "--json", "--csv"), "Choose one of --json and --csv"),
         (("privacy-notice", "--lang", "xx"), "--lang"),
@@ -240,7 +313,9 @@ def test_unknown_campaign_is_an_error(env, args):
     ids=[
         "recipients-0",
         "recipients-str",
+        "recipients-too-many",
         "legal-basis",
+        "update-legal-basis",
         "no-name",
         "json-and-csv",
         "lang",
@@ -329,3 +404,65 @@ def test_cli_uses_the_running_service(tmp_path, serve):
     assert view["id"] in listed.stdout and "Through the API" in listed.stdout
     response = httpx.get(f"{served.url}/api/campaigns/{view['id']}", headers=AUTH, timeout=5)
     assert response.status_code == 200
+
+
+@pytest.mark.slow
+def test_privacy_notice_with_a_wrong_token_fails(tmp_path, serve):
+    """privacy-notice against a service that refuses the token fails with Error:, exit 1."""
+    env = make_env(tmp_path, None)
+    served = serve(env)
+    wrong = {**env, "PIXELAGG_ADMIN_TOKEN": "wrong-token-0123456789abcdef"}
+    result = run(wrong, "privacy-notice", "--url", served.url)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: ") and "(HTTP 401)" in result.stderr
+    assert result.stdout == ""
+
+
+def _has_ipv6_loopback():
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+class ServedOnIPv6(Served):
+    """`pixelagg serve --host ::`, polled at [::1]: the IPv6 wildcard does not take IPv4."""
+
+    def __init__(self, env, tmp_path):
+        super().__init__(env, tmp_path, "serve-ipv6")
+        self.url = f"http://[::1]:{self.port}"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback")
+def test_serve_on_the_ipv6_wildcard_points_the_cli_at_ipv6_loopback(tmp_path):
+    """serve --host :: shows a bracketed URL, and serve.json sends the CLI to [::1]."""
+    env = make_env(tmp_path, None)
+    served = ServedOnIPv6(env, tmp_path)
+    try:
+        served.start("--host", "::")
+        info = json.loads((tmp_path / "data" / SERVE_FILE).read_text())
+        assert info["url"] == served.url
+        assert f"on http://[::]:{served.port} with" in served.logs()
+        view = create(env)
+        assert view["pixel_url"] == f"{served.url}/p/{view['id']}.gif"
+    finally:
+        served.stop(signal.SIGKILL)
+        served.kill_group()
+
+
+def test_console_script_shows_store_errors_as_error_lines(tmp_path):
+    """`python -m pixelagg` turns an unreachable store into one Error: line and exit 1."""
+    env = {**os.environ, **make_env(tmp_path, "redis://127.0.0.1:9"), "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-m", "pixelagg", "campaign", "list"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith("Error: Redis store error: ConnectionError")
+    assert "Traceback" not in result.stderr

@@ -9,9 +9,7 @@ but never read. Findings name key patterns and counts, never stored values.
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
@@ -19,9 +17,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..config import Config
+from ..core.campaign import CAMPAIGN_FIELDS, CampaignField, campaign_field
 from ..core.privacy import SALT_GRACE_SECONDS, salt_window
 from ..store import Store
 from ..store.keys import Keyspace
+from .raw_data import find_raw_data
 
 __all__ = [
     "CHECKS",
@@ -29,7 +29,6 @@ __all__ = [
     "AuditReport",
     "Finding",
     "PatternSummary",
-    "find_raw_data",
     "format_report",
     "run_audit",
 ]
@@ -52,42 +51,11 @@ CHECKS: dict[str, str] = {
     "raw-data": "No IP-address-like or user-agent-like text in stored values (P2)",
 }
 
-_USER_TEXT = ("name", "legal_reference")
+_USER_TEXT = tuple(f.name for f in CAMPAIGN_FIELDS if f.typed_by_people)
 """Meta fields typed by people: a match there is a warning, not proof of stored raw data."""
-
-_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
-_IPV4 = re.compile(rf"(?<![\d.]){_OCTET}(?:\.{_OCTET}){{3}}(?!\d|\.\d)")
-# Candidates only (compressed forms with '::' included); ipaddress decides.
-_IPV6 = re.compile(r"(?<![0-9A-Fa-f:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![0-9A-Fa-f:])")
-_USER_AGENT = re.compile(
-    r"mozilla/|applewebkit|gecko|khtml|chrome/|safari/|firefox/|edg/|msie |trident/|"
-    r"outlook|thunderbird|windows nt|mac os x|iphone|android|"
-    r"python-requests|python-urllib|python-httpx|aiohttp|curl/|wget/|okhttp|go-http-client|"
-    r"googleimageproxy|yahoomailproxy|seznamemailproxy|ggpht\.com|barracuda|microsoft office",
-    re.IGNORECASE,
-)
-
-
-def find_raw_data(text: str) -> list[str]:
-    """The kinds of raw request data that `text` looks like: 'IPv4', 'IPv6', 'user agent'."""
-    kinds = []
-    if _IPV4.search(text):
-        kinds.append("IPv4")
-    for candidate in _IPV6.findall(text):
-        if any(c not in ":" for c in candidate) and _is_ipv6(candidate):
-            kinds.append("IPv6")
-            break
-    if _USER_AGENT.search(text):
-        kinds.append("user agent")
-    return kinds
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
+_LISTED = tuple(f for f in CAMPAIGN_FIELDS if f.audited)
+_CREATED_AT = campaign_field("created_at")
+_FIRST_HIT = campaign_field("first_hit")
 
 
 @dataclass(frozen=True)
@@ -283,7 +251,7 @@ def _scan_text(tally: _Tally, pattern: str, fields: Mapping[str, str]) -> None:
 def _check_salts(tally: _Tally, window_seconds: int) -> None:
     for salt in tally.salts:
         meta = tally.metas.get(salt.campaign)
-        first = _float(meta.get("first_hit")) if meta is not None else None
+        first = _decode(_FIRST_HIT, meta) if meta is not None else None
         if not salt.window.isdigit():
             problem = "malformed window number"
         elif meta is None:
@@ -319,29 +287,21 @@ def _check_orphans(tally: _Tally) -> None:
                 tally.problems["warning", "orphan", pattern] += 1
 
 
-def _float(text: str | None) -> float | None:
-    try:
-        return float(text) if text else None
-    except ValueError:
-        return None
-
-
 def _campaigns(metas: Mapping[str, Mapping[str, str]]) -> list[dict[str, Any]]:
-    rows = [
-        {
-            "id": campaign,
-            "name": fields.get("name", ""),
-            "legal_basis": fields.get("legal_basis", "legitimate_interest"),
-            "legal_reference": fields.get("legal_reference") or None,
-            "paused": fields.get("paused") == "1",
-            "_created": _float(fields.get("created_at")) or 0.0,
-        }
-        for campaign, fields in metas.items()
-    ]
-    rows.sort(key=lambda r: (r["_created"], r["id"]))
-    for row in rows:
-        del row["_created"]
-    return rows
+    """Each campaign's audited fields, oldest first; a malformed value shows as the default."""
+    rows = []
+    for campaign, fields in metas.items():
+        row = {f.shown_as: _decode(f, fields) if f.stored else campaign for f in _LISTED}
+        rows.append((_decode(_CREATED_AT, fields), campaign, row))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [row for _, _, row in rows]
+
+
+def _decode(spec: CampaignField, fields: Mapping[str, str]) -> Any:
+    try:
+        return spec.decode(fields.get(spec.name))
+    except ValueError:  # the audit reads whatever is stored, even what pixelagg never wrote
+        return spec.decode(None)
 
 
 def _findings(tally: _Tally) -> list[Finding]:

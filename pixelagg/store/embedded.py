@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from hyperloglog import HyperLogLog
 
-from ..core.campaign import Campaign
+from ..core.campaign import Campaign, encode_changes
 from ..core.privacy import Salt, new_salt, salt_window
 from ..exceptions import StoreError
 from ..tasks import stop_task
@@ -264,11 +264,11 @@ class EmbeddedStore:
         if entry is None:
             return None
         fields = dict(entry.value)
-        for key, value in changes.items():
-            if value is None:
+        for key, text in encode_changes(changes).items():
+            if text is None:
                 fields.pop(key, None)
             else:
-                fields[key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+                fields[key] = text
         self._put(self.keys.meta(campaign_id), _Entry("hash", fields, entry.expires_at))
         return Campaign.from_fields(campaign_id, fields)
 

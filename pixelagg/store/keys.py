@@ -10,6 +10,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from ..core.campaign import CAMPAIGN_ID_CHARS
+
 __all__ = ["KeyInfo", "Keyspace"]
 
 
@@ -32,7 +34,7 @@ class Keyspace:
     def __init__(self, prefix: str = "pixelagg") -> None:
         self.prefix = prefix
         self._pattern = re.compile(
-            rf"{re.escape(prefix)}:(?:campaigns|\{{c:(?P<id>[A-Za-z0-9_-]+)\}}:(?P<rest>.+))\Z"
+            rf"{re.escape(prefix)}:(?:campaigns|\{{c:(?P<id>[{CAMPAIGN_ID_CHARS}]+)\}}:(?P<rest>.+))\Z"
         )
 
     def campaigns(self) -> str:

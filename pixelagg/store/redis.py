@@ -20,7 +20,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from ..core.campaign import Campaign
+from ..core.campaign import Campaign, encode_changes
 from ..core.privacy import ELEMENT_BYTES, Salt, new_salt, salt_window
 from ..exceptions import ConfigError, StoreError
 from .base import SketchRef
@@ -228,11 +228,8 @@ class RedisStore:
 
     async def update_campaign(self, campaign_id: str, changes: dict[str, Any]) -> Campaign | None:
         args: list[str] = []
-        for key, value in changes.items():
-            args += [
-                key,
-                "" if value is None else ("1" if value is True else "0" if value is False else str(value)),
-            ]
+        for key, text in encode_changes(changes).items():
+            args += [key, "" if text is None else text]  # the script removes a field set to ''
         meta = self.keys.meta(campaign_id)
         if not await self._call(self.redis.eval(_UPDATE, 1, meta, *args)):
             return None

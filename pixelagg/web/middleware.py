@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..core.campaign import CAMPAIGN_ID_PATTERN
+
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
@@ -22,7 +24,7 @@ __all__ = ["PIXEL_ROUTE", "PIXEL_SECURITY_HEADERS", "AccessLog", "RequestLog", "
 
 log = logging.getLogger("pixelagg.access")
 
-_ID = re.compile(r"[A-Za-z0-9_-]{16}\Z")
+_ID = re.compile(rf"{CAMPAIGN_ID_PATTERN}\Z")
 _FIXED = {
     "/",
     "/healthz",

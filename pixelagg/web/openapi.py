@@ -9,8 +9,8 @@ from datetime import date, datetime
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .. import __version__
-from ..core.campaign import LEGAL_BASES
 from ..reports.report import Bounds, ComparisonRow, OpenRate, Report, json_name
+from .campaign_schemas import campaign_schemas
 
 __all__ = ["openapi_spec"]
 
@@ -43,20 +43,6 @@ def _errors(*codes: int) -> dict[str, Any]:
         503: "Store unavailable",
     }
     return {str(c): _json(_ref("Error"), text[c]) for c in codes}
-
-
-_NULLABLE_STR = {"type": "string", "nullable": True}
-# Python's str.strip() also removes \x1c-\x1f and \x85, which JSON Schema's (ECMA) \s does not.
-_NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
-
-
-_CAMPAIGN_BODY = {
-    # The name is stripped, so it needs one character that is not white space.
-    "name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": _NOT_BLANK},
-    "recipients": {"type": "integer", "minimum": 1, "maximum": 1_000_000_000, "nullable": True},
-    "legal_basis": {"type": "string", "enum": list(LEGAL_BASES)},
-    "legal_reference": {"type": "string", "maxLength": 500, "nullable": True},
-}
 
 
 _SCALARS: dict[Any, dict[str, Any]] = {
@@ -110,52 +96,7 @@ def _schemas() -> dict[str, Any]:
                 }
             },
         },
-        "CampaignCreate": {
-            "type": "object",
-            "required": ["name"],
-            "additionalProperties": False,
-            "properties": _CAMPAIGN_BODY,
-            # public_task needs a legal_reference (without legal_basis: the configured default).
-            "anyOf": [
-                {"not": {"required": ["legal_basis"]}},
-                {"properties": {"legal_basis": {"not": {"enum": ["public_task"]}}}},
-                {
-                    "required": ["legal_reference"],
-                    "properties": {"legal_reference": {"type": "string", "pattern": _NOT_BLANK}},
-                },
-            ],
-        },
-        "CampaignUpdate": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": _CAMPAIGN_BODY,
-        },
-        "Campaign": {
-            "type": "object",
-            "required": [
-                "id",
-                "name",
-                "recipients",
-                "created_at",
-                "legal_basis",
-                "paused",
-                "pixel_url",
-                "snippet",
-            ],
-            "properties": {
-                "id": {"type": "string"},
-                "name": {"type": "string"},
-                "recipients": {"type": "integer", "nullable": True},
-                "created_at": {"type": "string", "format": "date-time"},
-                "legal_basis": {"type": "string", "enum": list(LEGAL_BASES)},
-                "legal_reference": _NULLABLE_STR,
-                "paused": {"type": "boolean"},
-                "first_hit_at": {"type": "string", "format": "date-time", "nullable": True},
-                "pixel_url": {"type": "string"},
-                "snippet": {"type": "string"},
-                "notes": {"type": "array", "items": {"type": "string"}},
-            },
-        },
+        **campaign_schemas(),
         "Bounds": _schema_of(Bounds),
         "Audit": {
             "type": "object",

@@ -8,13 +8,18 @@ import re
 
 import pytest
 
+from pixelagg.core import campaign as campaign_module
 from pixelagg.core.campaign import (
+    CAMPAIGN_FIELDS,
     LEGAL_BASES,
     NAME_MAX,
     RECIPIENTS_MAX,
     REFERENCE_MAX,
+    SETTABLE_FIELDS,
     Campaign,
+    campaign_field,
     check_legal_reference,
+    encode_changes,
     is_campaign_id,
     new_campaign_id,
     validate_changes,
@@ -271,18 +276,176 @@ def test_to_fields_leaves_out_id_and_none():
     assert fields["paused"] == "0"
 
 
-def test_campaign_has_no_recipient_data():
-    """A campaign record has no field about a recipient (P1)."""
-    assert {f.name for f in dataclasses.fields(Campaign)} == {
+def test_absent_fields_come_back_as_declared_defaults():
+    """A stored record without its optional fields reads back with the declared defaults."""
+    assert Campaign.from_fields("AbCdEfGhIjKlMnOp", {"name": "n", "created_at": "1.5"}) == Campaign(
+        id="AbCdEfGhIjKlMnOp", name="n", created_at=1.5
+    )
+
+
+def test_encode_changes():
+    """Changes become store fields: flags as 1 or 0, numbers as text, None as a field to remove."""
+    changes = {"paused": True, "recipients": 1200, "legal_reference": None, "name": "n"}
+    assert encode_changes(changes) == {
+        "paused": "1",
+        "recipients": "1200",
+        "legal_reference": None,
+        "name": "n",
+    }
+    assert encode_changes({"paused": False}) == {"paused": "0"}
+
+
+# the declaration
+
+# Words that name data about a person: an address (mail or IP), a user agent, an identifier.
+PERSONAL_WORDS = {
+    "email",
+    "mail",
+    "address",
+    "addr",
+    "ip",
+    "ipv4",
+    "ipv6",
+    "user",
+    "agent",
+    "ua",
+    "subscriber",
+    "visitor",
+    "person",
+    "contact",
+    "cookie",
+    "device",
+    "uid",
+}
+
+
+def personal_data_fields(fields):
+    """Declared fields named like data about a person, or about recipients without being a count."""
+    found = []
+    for field in fields:
+        for name in {field.name, field.shown_as}:
+            words = set(name.lower().split("_"))
+            about_recipients = any(word.startswith("recipient") for word in words)
+            if words & PERSONAL_WORDS or (about_recipients and field.kind != "integer"):
+                found.append(name)
+    return found
+
+
+def planted(name, kind="text"):
+    """A declared field under another name and kind, for the rule to judge."""
+    return dataclasses.replace(campaign_field("name"), name=name, shown_as=name, kind=kind)
+
+
+def test_no_declared_field_is_about_a_recipient():
+    """No campaign field is named like personal data, and one about recipients is a count (P1)."""
+    assert personal_data_fields(CAMPAIGN_FIELDS) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "flagged"),
+    [
+        (planted("email"), True),
+        (planted("recipient_address"), True),
+        (planted("recipient"), True),
+        (planted("recipient_ids"), True),
+        (planted("ip"), True),
+        (planted("user_agent"), True),
+        (planted("subscriber_hash"), True),
+        (planted("recipient_count", "integer"), False),
+        (planted("subject"), False),
+    ],
+    ids=[
+        "email",
+        "recipient-address",
+        "recipient",
+        "recipient-ids",
+        "ip",
+        "user-agent",
+        "subscriber",
+        "count-of-recipients",
+        "subject",
+    ],
+)
+def test_personal_data_rule_judges_planted_fields(field, flagged):
+    """The rule flags fields named like personal data and passes counts and plain names."""
+    assert bool(personal_data_fields([field])) is flagged
+
+
+def test_declared_field_set():
+    """A campaign has exactly these fields, in the order the JSON view shows them."""
+    assert [f.name for f in CAMPAIGN_FIELDS] == [
         "id",
         "name",
-        "created_at",
         "recipients",
+        "created_at",
         "legal_basis",
         "legal_reference",
         "paused",
         "first_hit",
+    ]
+
+
+def test_settable_fields():
+    """A body may set name, recipients, legal basis and reference; only the name is required."""
+    assert [(f.name, f.required) for f in SETTABLE_FIELDS] == [
+        ("name", True),
+        ("recipients", False),
+        ("legal_basis", False),
+        ("legal_reference", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [f.name for f in CAMPAIGN_FIELDS if not f.settable],
+    ids=[f.name for f in CAMPAIGN_FIELDS if not f.settable],
+)
+def test_fields_the_api_may_not_set_are_refused(name):
+    """A body giving a field that is not settable (the id, the status, the times) is refused."""
+    with pytest.raises(ValidationError, match="Unknown field") as info:
+        validate_changes({name: "x"}, creating=False)
+    assert info.value.details == {"fields": [name]}
+
+
+def test_declared_limits():
+    """The limits declared for each settable field are the module's constants."""
+    limits = {f.name: (f.minimum, f.maximum, f.choices) for f in SETTABLE_FIELDS}
+    assert limits == {
+        "name": (None, NAME_MAX, ()),
+        "recipients": (1, RECIPIENTS_MAX, ()),
+        "legal_basis": (None, None, LEGAL_BASES),
+        "legal_reference": (None, REFERENCE_MAX, ()),
     }
+
+
+def test_typed_by_people():
+    """The name and the legal reference are free text typed by people; the rest is not."""
+    assert [f.name for f in CAMPAIGN_FIELDS if f.typed_by_people] == ["name", "legal_reference"]
+
+
+@pytest.mark.parametrize(
+    "declaration",
+    [
+        {"on": campaign_module._field("x", default=False, settable=True)},
+        {"text": campaign_module._field("x", default="", settable=True)},
+        {"count": campaign_module._field("x", default=0, settable=True, maximum=9)},
+    ],
+    ids=["flag", "text-without-maximum", "integer-without-minimum"],
+)
+def test_unchecked_settable_field_is_refused(declaration):
+    """A settable field that validation could not check (a flag, no limits) fails at declaration."""
+    types = {"on": bool, "text": str, "count": int}
+    ((name, field),) = declaration.items()
+    record = dataclasses.make_dataclass("Record", [(name, types[name], field)], kw_only=True)
+    with pytest.raises(TypeError, match=f"^Campaign field '{name}': the API sets only limited"):
+        campaign_module._declared(record)
+
+
+def test_field_json():
+    """Times are shown as ISO 8601 in UTC, absent times as null, other values as they are."""
+    assert campaign_field("created_at").to_json(0.0) == "1970-01-01T00:00:00+00:00"
+    assert campaign_field("first_hit").to_json(None) is None
+    assert campaign_field("paused").to_json(True) is True
 
 
 def test_with_changes():

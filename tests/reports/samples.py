@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 from pixelagg.core.classify import CLASSES
 from pixelagg.reports.report import (
@@ -44,7 +44,7 @@ REPORT = Report(
     by_region=(RegionRow("NL", 6, 5), RegionRow("other", 3, 3)),
     min_bucket=3,
     privacy=ReleaseInfo(
-        "exact", None, None, None, datetime(2025, 3, 3, 12, 5, tzinfo=timezone.utc), ("a note",)
+        "exact", None, None, None, datetime(2025, 3, 3, 12, 5, tzinfo=UTC), ("a note",)
     ),
 )
 # The API's JSON before the report was typed, byte for byte (the order of the fields included),

@@ -125,6 +125,23 @@ def test_create_returns_the_campaign(client):
     assert view["snippet"] == pixel_snippet(view["pixel_url"])
 
 
+def test_campaign_json_keys(client):
+    """A campaign's JSON has these keys, in this order: one per field, then the pixel's."""
+    assert list(client.create()) == [
+        "id",
+        "name",
+        "recipients",
+        "created_at",
+        "legal_basis",
+        "legal_reference",
+        "paused",
+        "first_hit_at",
+        "pixel_url",
+        "snippet",
+        "notes",
+    ]
+
+
 def test_snippet_names_the_campaign_only(client):
     """The pixel URL has no query string: every recipient gets the same bytes (P1)."""
     view = client.create()
@@ -429,6 +446,18 @@ def test_openapi_is_json_with_paths(client):
     spec = json.loads(response.content)
     assert spec["openapi"].startswith("3.")
     assert {"/api/campaigns", "/api/campaigns/{id}", "/api/stats"} <= set(spec["paths"])
+
+
+def test_openapi_campaign_schema_describes_the_json(client):
+    """The Campaign schema requires every key the campaign JSON has, each of its type."""
+    view = client.create(recipients=5, legal_reference="Art. 1")
+    client.hit(view["id"])
+    view = client.get(f"/api/campaigns/{view['id']}", headers=AUTH).json()
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["Campaign"]
+    assert set(schema["required"]) | {"notes"} == set(view) == set(schema["properties"])
+    python_types = {"string": str, "integer": int, "boolean": bool, "array": list}
+    for key, value in view.items():
+        assert isinstance(value, python_types[schema["properties"][key]["type"]]), key
 
 
 # auth

@@ -1,0 +1,46 @@
+"""The command line: serve, campaign, stats, audit, privacy-notice, lists.
+
+One module per command or group. Commands that read or change campaigns go through
+`pixelagg.client`: the running service's API, or the store directly.
+"""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from . import campaign, lists, privacy, serve, stats
+
+__all__ = ["cli", "main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pixelagg")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="PIXELAGG_CONFIG",
+    help="YAML configuration file (also PIXELAGG_CONFIG).",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None) -> None:
+    """pixelagg: email open rates without personal data."""
+    ctx.ensure_object(dict)
+    ctx.obj["config"] = config_path
+
+
+for _command in (
+    serve.serve,
+    campaign.campaign,
+    stats.stats,
+    privacy.audit,
+    privacy.privacy_notice,
+    lists.lists,
+):
+    cli.add_command(_command)
+
+
+def main() -> None:
+    """The `pixelagg` console script: click shows every error and chooses the exit code."""
+    cli()

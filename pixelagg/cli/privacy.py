@@ -1,0 +1,69 @@
+"""What a DPO reads: `pixelagg audit` (what the store holds) and `pixelagg privacy-notice`."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..client import open_client
+from ..reports.audit import format_report
+from ..reports.notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
+from .options import fail, guarded, json_option, load_config, url_option
+
+__all__ = ["AUDIT_QUIET_KEYS", "audit", "privacy_notice"]
+
+AUDIT_QUIET_KEYS = 5000
+"""Without a terminal, progress is shown only on audits of more keys than this."""
+
+
+class _AuditProgress:
+    """Keys scanned so far, on stderr: one updating line on a terminal, else every 10,000."""
+
+    def __init__(self) -> None:
+        self.tty = sys.stderr.isatty()
+        self.shown = 0
+
+    def __call__(self, seen: int) -> None:
+        if self.tty:
+            click.echo(f"\rScanned {seen} keys...", err=True, nl=False)
+            self.shown = seen
+        elif seen >= AUDIT_QUIET_KEYS and (not self.shown or seen - self.shown >= 10_000):
+            click.echo(f"Scanned {seen} keys...", err=True)
+            self.shown = seen
+
+    def done(self) -> None:
+        if self.tty and self.shown:
+            click.echo("\r\033[K", err=True, nl=False)
+
+
+@click.command()
+@url_option
+@json_option
+@click.pass_context
+def audit(ctx: click.Context, url: str | None, as_json: bool) -> None:
+    """Show what the store holds (key patterns, counts, TTLs, legal bases) and check it."""
+    config = load_config(ctx)
+    progress = _AuditProgress()
+    report = guarded(lambda: open_client(config, url).audit(progress))
+    progress.done()
+    click.echo(json.dumps(report.to_json(), indent=2) if as_json else format_report(report))
+    if not report.ok:
+        fail(f"audit found {report.errors} problem(s)")
+
+
+@click.command("privacy-notice")
+@click.option("--lang", type=click.Choice(LANGUAGES), default="en", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="markdown", show_default=True)
+@url_option
+@click.pass_context
+def privacy_notice(ctx: click.Context, lang: str, fmt: str, url: str | None) -> None:
+    """Print the privacy-statement section for your newsletter, from the live configuration."""
+    config = load_config(ctx)
+    client = guarded(lambda: open_client(config, url))
+    # A legal text must not guess: campaigns that cannot be read are an error. Only a store not
+    # made yet (which a read-only command does not create) has none, and the default basis holds.
+    views = [] if client.store_is_new() else guarded(client.list)
+    bases = [LegalBasisUse(v["legal_basis"], v.get("legal_reference")) for v in views]
+    click.echo(guarded(lambda: render_notice(config, lang, fmt, bases)))

@@ -1,0 +1,45 @@
+"""`pixelagg stats`: a campaign's open statistics as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..client import open_client
+from ..reports.text import format_stats, stats_csv
+from .options import guarded, load_config, url_option
+
+__all__ = ["stats"]
+
+
+@click.command()
+@click.argument("campaign_id")
+@click.option("--from", "start", help="First day, YYYY-MM-DD (default: the campaign's first day).")
+@click.option("--to", "end", help="Last day, YYYY-MM-DD (default: today).")
+@click.option("--tz", help="Time zone of days and hours, e.g. Europe/Amsterdam (default: UTC).")
+@url_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.pass_context
+def stats(
+    ctx: click.Context,
+    campaign_id: str,
+    start: str | None,
+    end: str | None,
+    tz: str | None,
+    url: str | None,
+    as_json: bool,
+    as_csv: bool,
+) -> None:
+    """Show a campaign's open statistics."""
+    if as_json and as_csv:
+        raise click.UsageError("Choose one of --json and --csv.")
+    config = load_config(ctx)
+    report = guarded(lambda: open_client(config, url).stats(campaign_id, start, end, tz))
+    if as_json:
+        click.echo(json.dumps(report.to_json(), indent=2))
+    elif as_csv:
+        click.echo(stats_csv(report), nl=False)
+    else:
+        click.echo(format_stats(report))
