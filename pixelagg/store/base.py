@@ -21,6 +21,9 @@ class Store(Protocol):
 
     kind: str
     round_trips: int
+    """Round trips made so far (commands and pipelines); the embedded store makes none."""
+    errors: int
+    """Calls that failed so far, writes and reads alike."""
 
     def start(self) -> None:
         """Start background work (the embedded store's saving); call inside the event loop."""

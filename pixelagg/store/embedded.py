@@ -110,6 +110,7 @@ class EmbeddedStore:
         self.retention = retention_seconds
         self.persist_interval = persist_interval
         self.round_trips = 0
+        self.errors = 0
         self._data: dict[str, _Entry] = {}
         self._dirty: set[str] = set()
         self._lock_file: Any = None
@@ -177,7 +178,11 @@ class EmbeddedStore:
                     changed.append((key, entry.kind, entry.snapshot(), entry.expires_at))
             self._dirty = set()
             if changed or gone:  # encoding and writing happen off the event loop
-                await asyncio.to_thread(self._save, changed, gone)
+                try:
+                    await asyncio.to_thread(self._save, changed, gone)
+                except Exception:
+                    self.errors += 1
+                    raise
 
     def _save(self, changed: list[tuple[str, str, Any, float]], gone: list[str]) -> None:
         assert self._db is not None
