@@ -182,6 +182,7 @@ class EmbeddedStore:
                     await asyncio.to_thread(self._save, changed, gone)
                 except Exception:
                     self.errors += 1
+                    self._dirty.update(gone, (key for key, *_ in changed))  # the next save tries again
                     raise
 
     def _save(self, changed: list[tuple[str, str, Any, float]], gone: list[str]) -> None:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import sqlite3
 import time
 
 import pytest
@@ -302,6 +304,22 @@ async def test_embedded_file_is_private(embedded_config, embedded_store):
     assert embedded_store._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
     saved = map(str, embedded_store.saved_files())
     assert all(os.path.dirname(p) == str(embedded_config.data_dir) for p in saved)
+
+
+async def test_embedded_failed_save_is_counted_and_redone(embedded_config, embedded_store):
+    """A save that fails counts as a store error, and the next save writes what it held."""
+    c = await _campaign(embedded_store)
+    obstacle = embedded_config.data_dir / "store.sqlite3-journal"  # SQLite cannot create its journal
+    obstacle.mkdir()
+    with pytest.raises(sqlite3.Error):
+        await embedded_store.persist()
+    assert embedded_store.errors == 1
+    obstacle.rmdir()
+    await embedded_store.persist()
+    with contextlib.closing(sqlite3.connect(embedded_config.data_dir / "store.sqlite3")) as db:
+        saved = {key for (key,) in db.execute("SELECT key FROM keys")}
+    assert embedded_store.keys.meta(c.id) in saved
+    assert embedded_store.errors == 1
 
 
 @pytest.mark.parametrize("count", [1, 63, 64, 500], ids=str)
