@@ -16,7 +16,7 @@ from pixelagg.core.campaign import Campaign, new_campaign_id
 from pixelagg.core.privacy import SALT_GRACE_SECONDS
 from pixelagg.exceptions import StoreError
 from pixelagg.store import Batch, EmbeddedStore, open_store
-from pixelagg.store.embedded import _add_elements, new_sketch
+from pixelagg.store.sketch import add_elements, new_sketch
 from tests.helpers import STORES, make_env
 
 pytestmark = pytest.mark.anyio
@@ -327,7 +327,7 @@ def test_embedded_sketch_adds_agree_with_add_bulk(count):
     """Few elements are added one by one, many in bulk: the registers are the same either way."""
     elements = {os.urandom(16) for _ in range(count)}
     ours, bulk = new_sketch(), new_sketch()
-    _add_elements(ours, elements)
+    add_elements(ours, elements)
     bulk.add_bulk(list(elements))
     assert ours.M.tolist() == bulk.M.tolist()
     assert any(ours.M)
