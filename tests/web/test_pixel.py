@@ -104,5 +104,5 @@ def test_address_lists_and_proxy_region(classifying_client, ip, ua, class_, regi
     # One unique is below min_bucket, so the API shows the bucket as 'other'; the stored
     # region counter (r|region) shows the region it was counted under.
     day = time.strftime("%Y%m%d", time.gmtime())
-    counters = client.portal.call(client.app.state.service.store.read_counters, c["id"], [day])
+    counters = client.portal.call(client.service.store.read_counters, c["id"], [day])
     assert sorted(counters[day]) == sorted([f"r|{region}", f"h|{time.gmtime().tm_hour:02d}|{class_}"])
