@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from ..config import Config, load
 from ..exceptions import StoreError
 from ..store import Store
-from ..tokens import matches
+from ..tokens import bearer_token, matches
 from ..workers import follow_supervisor
 from . import api, dashboard
 from .error_responses import error_response, exception_handlers
@@ -62,8 +62,8 @@ async def metrics(request: Request) -> Response:
     service: Service = request.app.state.service
     token = service.config.metrics.token
     if token:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not matches(given.strip(), token):
+        given = bearer_token(request.headers.get("authorization", ""))
+        if given is None or not matches(given, token):
             return error_response(401, "Send 'Authorization: Bearer <token>' with the metrics token.")
     service.metrics.buffer_depth.set(service.aggregator.depth)
     return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
