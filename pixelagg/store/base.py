@@ -7,13 +7,10 @@ from typing import Any, Protocol
 
 from ..core.campaign import Campaign
 from ..core.privacy import Salt
-from .batch import Batch
+from .batch import Batch, SketchRef
 from .keys import KeyInfo
 
 __all__ = ["SketchRef", "Store"]
-
-SketchRef = tuple[str, str, str]
-"""(kind, day, dimension) of one HyperLogLog: kind 'u' per class, 'r' per region."""
 
 
 class Store(Protocol):

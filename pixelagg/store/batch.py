@@ -15,12 +15,17 @@ __all__ = [
     "DECLINED_FIELD",
     "Batch",
     "CampaignBatch",
+    "SketchRef",
     "hour_field",
     "parse_counter_field",
     "region_field",
 ]
 
 DECLINED_FIELD = "declined"
+
+SketchRef = tuple[str, str, str]
+"""(kind, day, dimension) of one HyperLogLog: kind 'u' per class, 'r' per region. A batch keys
+its sketch elements by it; the store's count_unique takes groups of them."""
 
 
 @functools.lru_cache(maxsize=1024)  # 24 hours x a handful of classes: formatted once each
@@ -62,7 +67,7 @@ class CampaignBatch:
 
     counters: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     """day -> field -> increment"""
-    sketches: dict[tuple[str, str, str], set[bytes]] = field(default_factory=lambda: defaultdict(set))
+    sketches: dict[SketchRef, set[bytes]] = field(default_factory=lambda: defaultdict(set))
     """(kind, day, dimension) -> elements"""
     events: int = 0
 
