@@ -22,7 +22,7 @@ from ..tokens import bearer_token, matches
 from ..workers import follow_supervisor
 from . import api, dashboard
 from .error_responses import error_response, exception_handlers
-from .middleware import PIXEL_ROUTE, AccessLog, RequestLog
+from .middleware import PIXEL_ROUTE, AccessLog, RequestLog, SecurityHeaders
 from .openapi import openapi_spec
 from .pixel import Pixel
 from .service import Service
@@ -121,7 +121,7 @@ def create_app(config: Config, store: Store | None = None) -> Front:
     app = Starlette(
         routes=routes,
         exception_handlers=exception_handlers,
-        middleware=[Middleware(AccessLog, log=request_log)],
+        middleware=[Middleware(AccessLog, log=request_log), Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )
     app.state.service = service
