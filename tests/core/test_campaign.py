@@ -283,11 +283,3 @@ def test_campaign_has_no_recipient_data():
         "paused",
         "first_hit",
     }
-
-
-def test_with_changes():
-    """with_changes returns a new campaign with the given fields replaced."""
-    original = campaign()
-    changed = original.with_changes({"name": "other", "paused": True})
-    assert (changed.name, changed.paused, changed.id) == ("other", True, original.id)
-    assert original.name == "n"
