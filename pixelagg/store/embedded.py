@@ -123,15 +123,18 @@ class EmbeddedStore:
             db.execute("DELETE FROM keys WHERE expires_at <= ?", (now,))
         try:
             for key, kind, value, expires_at in db.execute("SELECT key, kind, value, expires_at FROM keys"):
-                self._data[key] = _Entry.decode(kind, value, expires_at)
-        except SketchFormatError as exc:
+                try:
+                    self._data[key] = _Entry.decode(kind, value, expires_at)
+                except SketchFormatError as exc:
+                    raise StoreError(
+                        f"The embedded store {str(self.data_dir / DB_NAME)!r} holds a sketch this release "
+                        f"cannot read ({key}: {exc}). A newer pixelagg wrote it, or the file is damaged: "
+                        "run the release that wrote it, or restore the data dir from a backup."
+                    ) from None
+        except BaseException:  # let the next open (once the file is mended) take the lock
             db.close()
             self._unlock()
-            raise StoreError(
-                f"The embedded store {str(self.data_dir / DB_NAME)!r} holds a sketch this release cannot "
-                f"read ({key}: {exc}). A newer pixelagg wrote it, or the file is damaged: run the release "
-                "that wrote it, or restore the data dir from a backup."
-            ) from None
+            raise
         self._db = db
         return self
 
