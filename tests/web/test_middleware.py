@@ -182,8 +182,7 @@ def test_security_headers(client, path, auth):
 
 @pytest.mark.parametrize("path", [f"/p/{ID}.gif", "/p/odd"], ids=["pixel", "pixel-odd"])
 def test_pixel_security_headers(client, path):
-    """The pixel carries the security headers that mean something on an image, and no CORP
-    restriction, so mail clients on any origin can load it."""
+    """The pixel carries nosniff and a strict CSP but no CORP, so mail clients anywhere load it."""
     headers = client.get(path).headers
     assert headers["x-content-type-options"] == "nosniff"
     assert headers["content-security-policy"].startswith("default-src 'none'")
