@@ -104,7 +104,7 @@ async def main(hits: int, repeat: int) -> None:
     from pixelagg.web.pixel import _headers
 
     app = create_app(load())
-    service = app.state.service
+    service = app.app.state.service  # Front wraps the Starlette app
     await service.start()
     try:
         campaign = await actions.create_campaign(service.store, service.config, {"name": "hotpath"})

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hmac
 import os
 import secrets
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .config import Config
 from .exceptions import ConfigError
 
-__all__ = ["TOKEN_FILE", "admin_token", "matches"]
+__all__ = ["TOKEN_FILE", "admin_token", "bearer_token", "matches", "role_for"]
 
 TOKEN_FILE = "admin-token"
 
@@ -50,3 +51,30 @@ def admin_token(config: Config, create: bool = True) -> tuple[str | None, Path |
 def matches(given: str, expected: str) -> bool:
     """Compare tokens in constant time."""
     return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), expected.encode())
+
+
+def role_for(
+    given: str,
+    admin_token: str,
+    read_tokens: Iterable[str],
+    sign: Callable[[str, str], str] | None = None,
+) -> tuple[str, str] | None:
+    """('admin' or 'read', the token that matched) for a presented secret, or None.
+
+    The secret is a token itself, or with `sign` what sign(token, role) makes of one (a session
+    cookie's MAC). It is compared with every token, in constant time, so how long the check
+    takes says nothing about which token matched, if any.
+    """
+    found = None
+    for role, token in (("admin", admin_token), *(("read", t) for t in read_tokens)):
+        if matches(given, token if sign is None else sign(token, role)) and found is None:
+            found = (role, token)
+    return found
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header value; None for anything else."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return token.strip() or None

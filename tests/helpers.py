@@ -72,9 +72,14 @@ def store_url(kind: str, request: pytest.FixtureRequest) -> str | None:
 class AppClient(TestClient):
     """A TestClient whose requests come from loopback, a trusted proxy."""
 
+    @property
+    def service(self) -> Any:
+        """The running app's parts: store, aggregator, metrics (Front wraps the Starlette app)."""
+        return self.app.app.state.service  # type: ignore[attr-defined]
+
     def flush(self) -> None:
         """Write buffered hits now."""
-        self.portal.call(self.app.state.service.aggregator.flush)  # type: ignore[attr-defined]
+        self.portal.call(self.service.aggregator.flush)
 
     def create(self, **body: Any) -> dict[str, Any]:
         body.setdefault("name", "Test campaign")

@@ -72,7 +72,7 @@ def assert_pixel(response: Any, *reasons: str) -> None:
 
 
 def stored(client) -> list[Any]:
-    store = client.app.state.service.store
+    store = client.service.store
 
     async def collect() -> list[Any]:
         return [info async for info in store.scan()]

@@ -57,7 +57,7 @@ def test_raw_values_never_reach_pfadd(monitored, tmp_path, client_for):
     assert pfadds and len(pfadds) % 2 == 0
     for line in seen:
         assert IP not in line and "198.51.100" not in line and "WireSentinel" not in line, line
-    salt_key = client.app.state.service.store.keys.salt(c["id"], 0)
+    salt_key = client.service.store.keys.salt(c["id"], 0)
     with redis.Redis.from_url(server.url) as plain:
         salt = plain.get(salt_key)
     element = visitor_key(salt, IP, UA, c["id"])

@@ -4,7 +4,7 @@ The user agent picks a class through ``RULES``, an ordered table where the first
 the address then sharpens it. A bare ``Mozilla/5.0`` from Apple's egress ranges is Mail
 Privacy Protection, and an ordinary browser user agent from a listed scanner network is a
 scanner. Pure: strings and addresses in, a class name out. No I/O happens here; the address
-lists are loaded by ``pixelagg.addresses``.
+lists are loaded by ``pixelagg.ingest.lists``.
 """
 
 from __future__ import annotations
@@ -144,29 +144,23 @@ def _judge_user_agent(user_agent: str) -> tuple[str, bool]:
 class Classifier:
     """Classify opens by user agent (cached) and address (the lists, not cached)."""
 
-    def __init__(self, lists: AddressLists | None = None, cache_size: int = 10_000) -> None:
+    def __init__(self, lists: AddressLists, cache_size: int = 10_000) -> None:
+        """`lists` may be AddressLists.empty(): then the user agent alone decides."""
         self._lists = lists
         self._judge_cached: Callable[[str], tuple[str, bool]] = _judge_user_agent
-        self._cache_length: Callable[[], int] = lambda: 0
         if cache_size > 0:
-            cached = functools.lru_cache(maxsize=cache_size)(_judge_user_agent)
-            self._judge_cached = cached
-            self._cache_length = lambda: cached.cache_info().currsize
+            self._judge_cached = functools.lru_cache(maxsize=cache_size)(_judge_user_agent)
 
     def _judge(self, user_agent: str) -> tuple[str, bool]:
         if len(user_agent) > _MAX_CACHED_LENGTH:
             return _judge_user_agent(user_agent)
         return self._judge_cached(user_agent)
 
-    def cached_user_agents(self) -> int:
-        """How many user agents the cache holds now."""
-        return self._cache_length()
-
     def classify(self, user_agent: str, address: Address | None) -> str:
         """The class of an open from its user agent, sharpened by its address."""
         class_, may_be_scanner = self._judge(user_agent)
         lists = self._lists
-        if address is None or lists is None:
+        if address is None:
             return class_
         if class_ == "apple_mpp":
             if not lists.apple_egress or address in lists.apple_egress:

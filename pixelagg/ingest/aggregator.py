@@ -70,9 +70,7 @@ class Aggregator:
 
     def _admit(self) -> bool:
         if self.depth >= self.max_events:
-            self.dropped += 1
-            self.metrics.dropped.inc()
-            self.metrics.hits.counts["dropped"] += 1
+            self.dropped += 1  # the pixel counts it in its metric, as a hit whose result is "dropped"
             if self.dropped == 1 or self.dropped % 10_000 == 0:
                 log.warning("buffer full (%d hits waiting): %d hits dropped so far", self.depth, self.dropped)
             return False
@@ -132,14 +130,11 @@ class Aggregator:
             while self._queue:
                 head = self._queue[0]
                 head.attempted = True
-                before = self.store.round_trips
                 try:
                     await self.store.write_batch(head.batch)
                 except StoreError as exc:
                     self._failed(exc)
                     return False
-                finally:
-                    self.metrics.round_trips.inc(self.store.round_trips - before)
                 self._queued_events -= self._queue.pop(0).events
                 self.metrics.write_batches.labels("written").inc()
             if self.last_error is not None:
@@ -152,7 +147,6 @@ class Aggregator:
 
     def _failed(self, exc: StoreError) -> None:
         self.metrics.write_batches.labels("failed").inc()
-        self.metrics.store_errors.inc()
         if self.last_error is None:
             log.warning("store write failed, %d hits kept for retry: %s", self.depth, exc)
         self.last_error = str(exc)

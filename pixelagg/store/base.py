@@ -7,13 +7,10 @@ from typing import Any, Protocol
 
 from ..core.campaign import Campaign
 from ..core.privacy import Salt
-from .batch import Batch
+from .batch import Batch, SketchRef
 from .keys import KeyInfo
 
 __all__ = ["SketchRef", "Store"]
-
-SketchRef = tuple[str, str, str]
-"""(kind, day, dimension) of one HyperLogLog: kind 'u' per class, 'r' per region."""
 
 
 class Store(Protocol):
@@ -21,6 +18,9 @@ class Store(Protocol):
 
     kind: str
     round_trips: int
+    """Round trips made so far (commands and pipelines); the embedded store makes none."""
+    errors: int
+    """Calls that failed so far, writes and reads alike."""
 
     def start(self) -> None:
         """Start background work (the embedded store's saving); call inside the event loop."""

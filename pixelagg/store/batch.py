@@ -15,6 +15,7 @@ __all__ = [
     "DECLINED_FIELD",
     "Batch",
     "CampaignBatch",
+    "SketchRef",
     "first_field",
     "hour_field",
     "parse_counter_field",
@@ -23,6 +24,10 @@ __all__ = [
 ]
 
 DECLINED_FIELD = "declined"
+
+SketchRef = tuple[str, str, str]
+"""(kind, day, dimension) of one HyperLogLog: kind 'u' per class, 'r' per region. A batch keys
+its sketch elements by it; the store's count_unique takes groups of them."""
 
 
 @functools.lru_cache(maxsize=1024)  # 24 hours x a handful of classes: formatted once each
@@ -81,7 +86,7 @@ class CampaignBatch:
 
     counters: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
     """day -> field -> increment"""
-    sketches: dict[tuple[str, str, str], set[bytes]] = field(default_factory=lambda: defaultdict(set))
+    sketches: dict[SketchRef, set[bytes]] = field(default_factory=lambda: defaultdict(set))
     """(kind, day, dimension) -> elements"""
     firsts: dict[int, dict[bytes, tuple[float, str, str]]] = field(default_factory=lambda: defaultdict(dict))
     """salt window -> element -> (its earliest time, day, first-open field): the store adds each

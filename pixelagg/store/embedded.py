@@ -15,13 +15,10 @@ import fnmatch
 import json
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import numpy as np
-from hyperloglog import HyperLogLog
 
 from ..core.campaign import Campaign, encode_changes
 from ..core.privacy import Salt, new_salt, salt_window
@@ -30,37 +27,13 @@ from ..tasks import stop_task
 from .base import SketchRef
 from .batch import Batch
 from .keys import KeyInfo, Keyspace
+from .sketch import SketchFormatError, add_elements, new_sketch, read_sketch, save_sketch, sketch_registers
 
-__all__ = ["EmbeddedStore", "new_sketch"]
+__all__ = ["EmbeddedStore"]
 
 DB_NAME = "store.sqlite3"
 LOCK_NAME = "store.lock"
-# 1.04 / sqrt(2**14): the same 16,384 registers (0.81 % standard error) as Redis.
-_ERROR_RATE = 0.0082
-_BULK_MIN = 64
 _SLICE_SECONDS = 0.0003
-
-
-def new_sketch() -> HyperLogLog:
-    sketch = HyperLogLog(_ERROR_RATE)
-    assert sketch.m == 16384
-    return sketch
-
-
-def _add_elements(sketch: HyperLogLog, elements: Collection[bytes]) -> None:
-    """Add elements to a sketch. add_bulk's numpy set-up costs about 27 µs a call, as much as
-    20 single adds: most sketches of a flush (one per region) get only a few elements."""
-    if len(elements) < _BULK_MIN:
-        for element in elements:
-            sketch.add(element)
-    else:
-        sketch.add_bulk(list(elements))
-
-
-def _sketch_from_bytes(data: bytes) -> HyperLogLog:
-    sketch = new_sketch()
-    sketch.M = np.frombuffer(data, dtype=sketch.M.dtype).copy()
-    return sketch
 
 
 @dataclass
@@ -75,7 +48,7 @@ class _Entry:
     def snapshot(self) -> Any:
         """A private copy of the value, cheap to take, to encode away from the event loop."""
         if self.kind == "hll":
-            return self.value.M.copy()
+            return sketch_registers(self.value)
         if self.kind == "string":
             return bytes(self.value)
         return dict(self.value)
@@ -83,7 +56,7 @@ class _Entry:
     @classmethod
     def decode(cls, kind: str, data: bytes, expires_at: float) -> _Entry:
         if kind == "hll":
-            return cls(kind, _sketch_from_bytes(data), expires_at)
+            return cls(kind, read_sketch(data), expires_at)
         if kind == "string":
             return cls(kind, bytes(data), expires_at)
         return cls(kind, json.loads(data), expires_at)
@@ -91,7 +64,7 @@ class _Entry:
 
 def _encode(kind: str, snapshot: Any) -> bytes:
     if kind == "hll":
-        return bytes(snapshot.tobytes())
+        return save_sketch(snapshot)
     if kind == "string":
         return bytes(snapshot)
     return json.dumps(snapshot, sort_keys=True).encode()
@@ -110,6 +83,7 @@ class EmbeddedStore:
         self.retention = retention_seconds
         self.persist_interval = persist_interval
         self.round_trips = 0
+        self.errors = 0
         self._data: dict[str, _Entry] = {}
         self._seen: dict[str, tuple[set[bytes], float]] = {}
         """Seen sets (key -> elements, expiry) for first opens: in memory only, never saved, so
@@ -150,8 +124,20 @@ class EmbeddedStore:
         now = time.time()
         with db:
             db.execute("DELETE FROM keys WHERE expires_at <= ?", (now,))
-        for key, kind, value, expires_at in db.execute("SELECT key, kind, value, expires_at FROM keys"):
-            self._data[key] = _Entry.decode(kind, value, expires_at)
+        try:
+            for key, kind, value, expires_at in db.execute("SELECT key, kind, value, expires_at FROM keys"):
+                try:
+                    self._data[key] = _Entry.decode(kind, value, expires_at)
+                except SketchFormatError as exc:
+                    raise StoreError(
+                        f"The embedded store {str(self.data_dir / DB_NAME)!r} holds a sketch this release "
+                        f"cannot read ({key}: {exc}). A newer pixelagg wrote it, or the file is damaged: "
+                        "run the release that wrote it, or restore the data dir from a backup."
+                    ) from None
+        except BaseException:  # let the next open (once the file is mended) take the lock
+            db.close()
+            self._unlock()
+            raise
         self._db = db
         return self
 
@@ -179,8 +165,26 @@ class EmbeddedStore:
                 else:
                     changed.append((key, entry.kind, entry.snapshot(), entry.expires_at))
             self._dirty = set()
-            if changed or gone:  # encoding and writing happen off the event loop
-                await asyncio.to_thread(self._save, changed, gone)
+            if not (changed or gone):
+                return
+            # Encoding and writing happen off the event loop. A cancelled persist (a shutdown)
+            # still waits for its thread, holding the lock: otherwise close() would save on a
+            # second thread and close the connection while the first still used it (a crash).
+            save = asyncio.ensure_future(asyncio.to_thread(self._save, changed, gone))
+            try:
+                await asyncio.shield(save)
+            except asyncio.CancelledError:
+                await asyncio.wait([save])
+                if save.exception() is not None:
+                    self._failed_save(changed, gone)
+                raise
+            except Exception:
+                self._failed_save(changed, gone)
+                raise
+
+    def _failed_save(self, changed: list[tuple[str, str, Any, float]], gone: list[str]) -> None:
+        self.errors += 1
+        self._dirty.update(gone, (key for key, *_ in changed))  # the next save tries again
 
     def _save(self, changed: list[tuple[str, str, Any, float]], gone: list[str]) -> None:
         assert self._db is not None
@@ -196,6 +200,9 @@ class EmbeddedStore:
             await self.persist()
             self._db.close()
             self._db = None
+        self._unlock()
+
+    def _unlock(self) -> None:
         if self._lock_file is not None:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
@@ -336,7 +343,7 @@ class EmbeddedStore:
             for (kind, day, dimension), elements in part.sketches.items():
                 key = self.keys.sketch(campaign_id, kind, day, dimension)
                 entry = self._get(key) or _Entry("hll", new_sketch(), expiry)
-                _add_elements(entry.value, elements)
+                add_elements(entry.value, elements)
                 entry.expires_at = expiry
                 self._put(key, entry)
                 if time.perf_counter() - slice_start > _SLICE_SECONDS:

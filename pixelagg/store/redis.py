@@ -165,14 +165,18 @@ class RedisStore:
         self.cluster = url.startswith(("redis+cluster://", "rediss+cluster://"))
         self.redis = _client(url)
         self.round_trips = 0
+        self.errors = 0
 
     async def _call(self, coro: Any) -> Any:
+        """Await one command or pipeline, counted as a round trip (and as an error if it fails)."""
         self.round_trips += 1
         try:
             return await coro
         except RedisError as exc:
+            self.errors += 1
             raise StoreError(f"Redis store error: {type(exc).__name__}: {exc}") from None
         except OSError as exc:
+            self.errors += 1
             raise StoreError(f"Redis store unreachable: {exc.strerror or exc}") from None
 
     def _pipe(self) -> Any:
@@ -375,10 +379,12 @@ class RedisStore:
     # keyspace
 
     async def _scan_keys(self, match: str) -> AsyncIterator[str]:
+        # The client pages through SCAN by itself: its pages are not counted as round trips.
         try:
             async for key in self.redis.scan_iter(match=match, count=1000):
                 yield key.decode()
         except (RedisError, OSError) as exc:
+            self.errors += 1
             raise StoreError(f"Redis store error during SCAN: {exc}") from None
 
     async def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:

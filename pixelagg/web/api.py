@@ -19,7 +19,7 @@ from ..exceptions import ValidationError
 from ..reports.audit import run_audit
 from ..reports.report import ComparisonRow, Report, Withheld
 from ..reports.text import stats_csv
-from ..tokens import matches
+from ..tokens import bearer_token, role_for
 from .error_responses import error_response
 from .service import Service
 
@@ -38,19 +38,12 @@ def _service(request: Request) -> Service:
 
 def role_of(request: Request) -> str | None:
     """'admin', 'read' or None, from the Authorization: Bearer header."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request.headers.get("authorization", ""))
+    if token is None:
         return None
-    token = token.strip()
     service = _service(request)
-    role = None
-    if matches(token, service.admin_token):
-        role = "admin"
-    for read_token in service.read_tokens:  # compare with all, so timing says nothing
-        if matches(token, read_token) and role is None:
-            role = "read"
-    return role
+    found = role_for(token, service.admin_token, service.read_tokens)
+    return None if found is None else found[0]
 
 
 def _guard(handler: Handler, need: str) -> Handler:

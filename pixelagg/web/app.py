@@ -7,7 +7,6 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -19,11 +18,11 @@ from starlette.types import Receive, Scope, Send
 from ..config import Config, load
 from ..exceptions import StoreError
 from ..store import Store
-from ..tokens import matches
+from ..tokens import bearer_token, matches
 from ..workers import follow_supervisor
 from . import api, dashboard
 from .error_responses import error_response, exception_handlers
-from .middleware import PIXEL_ROUTE, AccessLog, RequestLog
+from .middleware import PIXEL_ROUTE, AccessLog, RequestLog, SecurityHeaders
 from .openapi import openapi_spec
 from .pixel import Pixel
 from .service import Service
@@ -63,8 +62,8 @@ async def metrics(request: Request) -> Response:
     service: Service = request.app.state.service
     token = service.config.metrics.token
     if token:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not matches(given.strip(), token):
+        given = bearer_token(request.headers.get("authorization", ""))
+        if given is None or not matches(given, token):
             return error_response(401, "Send 'Authorization: Bearer <token>' with the metrics token.")
     service.metrics.buffer_depth.set(service.aggregator.depth)
     return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
@@ -85,10 +84,6 @@ class Front:
         self.app = app
         self.pixel = pixel
         self.log = log
-
-    @property
-    def state(self) -> Any:
-        return self.app.state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith("/p/"):
@@ -126,7 +121,7 @@ def create_app(config: Config, store: Store | None = None) -> Front:
     app = Starlette(
         routes=routes,
         exception_handlers=exception_handlers,
-        middleware=[Middleware(AccessLog, log=request_log)],
+        middleware=[Middleware(AccessLog, log=request_log), Middleware(SecurityHeaders)],
         lifespan=lifespan,
     )
     app.state.service = service

@@ -31,7 +31,7 @@ from ..core.privacy import client_address
 from ..exceptions import NotFound, StoreError, ValidationError
 from ..reports.notice import LANGUAGES, LegalBasisUse, render_notice
 from ..reports.report import Report, Withheld
-from ..tokens import matches
+from ..tokens import role_for
 from . import pages
 from .service import Service
 
@@ -75,11 +75,7 @@ def session_value(token: str, role: str, issued: int) -> str:
 
 def _role_for_token(service: Service, token: str) -> tuple[str, str] | None:
     """(role, the matching token), comparing with every token so timing says nothing."""
-    found = ("admin", service.admin_token) if matches(token, service.admin_token) else None
-    for read_token in service.read_tokens:
-        if matches(token, read_token) and found is None:
-            found = ("read", read_token)
-    return found
+    return role_for(token, service.admin_token, service.read_tokens)
 
 
 def _session_role(request: Request, now: float | None = None) -> str | None:
@@ -92,11 +88,8 @@ def _session_role(request: Request, now: float | None = None) -> str | None:
     if not -60 <= age <= SESSION_MAX_AGE:
         return None
     service = _service(request)
-    tokens = [service.admin_token] if role == "admin" else list(service.read_tokens)
-    valid = False
-    for token in tokens:  # compare with all, so timing says nothing
-        valid = matches(mac, _mac(token, issued, role)) or valid
-    return role if valid else None
+    found = role_for(mac, service.admin_token, service.read_tokens, lambda token, r: _mac(token, issued, r))
+    return role if found is not None and found[0] == role else None
 
 
 def _from_trusted_proxy(request: Request) -> bool:

@@ -1,82 +1,80 @@
-"""ASGI middleware: a privacy-safe access log, security headers and request latency.
+"""ASGI middleware: a privacy-safe access log with request latency, and security headers.
 
 uvicorn's own access log prints the client address, so `serve` turns it off and this one logs
 method, route template, status and duration only: never the address, the user agent, the
-query string or the raw path.
+query string or the raw path. The route template is the one Starlette's router matched, so a
+new route is logged by its own name; a path no route matches is logged as "(other)".
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from starlette.datastructures import MutableHeaders
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from ..core.campaign import CAMPAIGN_ID_PATTERN
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
 
-__all__ = ["PIXEL_ROUTE", "PIXEL_SECURITY_HEADERS", "AccessLog", "RequestLog", "route_template"]
+__all__ = [
+    "PIXEL_ROUTE",
+    "PIXEL_SECURITY_HEADERS",
+    "UNMATCHED_ROUTE",
+    "AccessLog",
+    "RequestLog",
+    "SecurityHeaders",
+    "route_template",
+]
 
 log = logging.getLogger("pixelagg.access")
 
-_ID = re.compile(rf"{CAMPAIGN_ID_PATTERN}\Z")
-_FIXED = {
-    "/",
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/openapi.json",
-    "/api/campaigns",
-    "/api/stats",
-    "/api/audit",
-    "/api/privacy-notice",
-    "/dashboard",
-    "/dashboard/login",
-    "/dashboard/logout",
-    "/dashboard/privacy",
-}
-
-_CAMPAIGN_TAILS = ("stats", "stats.csv", "pause", "resume")
-
 _BASE_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-    (b"permissions-policy", b"interest-cohort=(), browsing-topics=()"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("x-frame-options", "DENY"),
+    ("permissions-policy", "interest-cohort=(), browsing-topics=()"),
+    ("cross-origin-resource-policy", "same-origin"),
 ]
-_API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+_API_CSP = "default-src 'none'; frame-ancestors 'none'"
 _PAGE_CSP = (
-    b"default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
-    b"script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "script-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 PIXEL_SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
-    (b"content-security-policy", _API_CSP),
+    (b"content-security-policy", _API_CSP.encode()),
 ]
 """The pixel's security headers: the ones that mean something on an image. Every header costs
 the hot path about a microsecond in the server, and framing, referrer and permissions policies
 do nothing on a GIF."""
 PIXEL_ROUTE = "/p/{campaign}.gif"
+UNMATCHED_ROUTE = "(other)"
 
 
-def route_template(path: str) -> str:
-    """The route a path belongs to, with ids replaced: what the log may show."""
-    if path.startswith("/p/"):
-        return PIXEL_ROUTE
-    if path in _FIXED or path.startswith("/static/"):
-        return path if not path.startswith("/static/") else "/static/*"
-    parts = path.split("/")
-    campaign_route = len(parts) >= 4 and parts[1] in ("api", "dashboard") and parts[2] == "campaigns"
-    if campaign_route and _ID.match(parts[3]) and all(p in _CAMPAIGN_TAILS for p in parts[4:]):
-        return "/".join([*parts[:3], "{id}", *parts[4:]])
-    if len(parts) > 1 and parts[1] == "dashboard":  # its 404 pages keep the dashboard's styles
-        return "/dashboard/(other)"
-    return "(other)"
+def route_template(scope: Scope) -> str:
+    """The template of the route Starlette's router matched for a request (its parameters left
+    as placeholders, e.g. /api/campaigns/{id}/stats), or "(other)": what the log may show."""
+    route = scope.get("route")
+    if route is None:
+        route = _match_route(scope)
+    template = getattr(route, "path_format", None)
+    return template if isinstance(template, str) else UNMATCHED_ROUTE
+
+
+def _match_route(scope: Scope) -> Any:
+    """The route the router in the scope matches, as it chooses one: the first full match, else
+    the first partial one (a 405). Older Starlette releases do not record it in the scope."""
+    partial = None
+    for route in getattr(scope.get("router"), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return partial
 
 
 class RequestLog:
@@ -95,7 +93,7 @@ class RequestLog:
 
 
 class AccessLog:
-    """Logs each request without client data, adds security headers, observes latency."""
+    """Logs each request by its route template, never its client data, and observes its latency."""
 
     def __init__(self, app: ASGIApp, log: RequestLog) -> None:
         self.app = app
@@ -106,22 +104,39 @@ class AccessLog:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()
-        route = route_template(scope.get("path", ""))
         status = 500
 
         async def send_wrapper(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = MutableHeaders(scope=message)
-                for name, value in _BASE_HEADERS:
-                    headers.setdefault(name.decode(), value.decode())
-                csp = _PAGE_CSP if route.startswith("/dashboard") else _API_CSP
-                headers.setdefault("content-security-policy", csp.decode())
-                headers.setdefault("cross-origin-resource-policy", "same-origin")
             await send(message)
 
         try:
             await self.app(scope, receive, send_wrapper)
-        finally:
-            self.log.done(scope.get("method", "-"), route, status, start)
+        finally:  # the router has chosen the route by now
+            self.log.done(scope.get("method", "-"), route_template(scope), status, start)
+
+
+class SecurityHeaders:
+    """Adds the security headers a response does not set itself; dashboard pages get their CSP."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        csp = _PAGE_CSP if path == "/dashboard" or path.startswith("/dashboard/") else _API_CSP
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in _BASE_HEADERS:
+                    headers.setdefault(name, value)
+                headers.setdefault("content-security-policy", csp)
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)

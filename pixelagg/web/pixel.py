@@ -77,8 +77,7 @@ class Pixel:
         except Exception as exc:  # the pixel never fails visibly; the reason goes to the log and a metric
             log.error("pixel: %s while counting a hit", type(exc).__name__)
             reason = "error"
-        if reason != "dropped":  # the aggregator counted drops already
-            self._hits[reason] += 1
+        self._hits[reason] += 1
         await send({"type": "http.response.start", "status": 200, "headers": self._response[reason]})
         await send({"type": "http.response.body", "body": GIF})
 

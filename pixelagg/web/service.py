@@ -41,7 +41,7 @@ class Service:
         assert token is not None
         lists = load_address_lists(config.classify.apple_egress_file, config.classify.scanner_networks_file)
         store = store if store is not None else open_store(config)
-        metrics = Metrics(config.metrics.campaign_labels)
+        metrics = Metrics(store, campaign_labels=config.metrics.campaign_labels)
         return cls(
             config=config,
             store=store,

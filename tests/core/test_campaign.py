@@ -446,11 +446,3 @@ def test_field_json():
     assert campaign_field("created_at").to_json(0.0) == "1970-01-01T00:00:00+00:00"
     assert campaign_field("first_hit").to_json(None) is None
     assert campaign_field("paused").to_json(True) is True
-
-
-def test_with_changes():
-    """with_changes returns a new campaign with the given fields replaced."""
-    original = campaign()
-    changed = original.with_changes({"name": "other", "paused": True})
-    assert (changed.name, changed.paused, changed.id) == ("other", True, original.id)
-    assert original.name == "n"

@@ -175,7 +175,8 @@ def test_surrounding_whitespace_is_ignored():
 )
 def test_classifier_without_lists_uses_user_agent_only(user_agent):
     """Without address lists the classifier agrees with classify_user_agent."""
-    assert Classifier().classify(user_agent, SCANNER_V4) == classify_user_agent(user_agent)
+    classifier = Classifier(AddressLists.empty())
+    assert classifier.classify(user_agent, SCANNER_V4) == classify_user_agent(user_agent)
 
 
 @pytest.mark.parametrize(
@@ -242,32 +243,39 @@ def test_scanner_network_does_not_override_other_classes(lists, user_agent, expe
     assert Classifier(lists).classify(user_agent, SCANNER_V4) == expected
 
 
+def _cached(classifier: Classifier) -> int:
+    """User agents held by the classifier's LRU: its functools cache, looked at from outside."""
+    cache_info = getattr(classifier._judge_cached, "cache_info", None)
+    return 0 if cache_info is None else cache_info().currsize
+
+
 def test_cache_is_keyed_by_user_agent_only(lists):
-    """The same user agent from different addresses is still judged by each address."""
+    """The same user agent from different addresses is judged by each address, cached once."""
     classifier = Classifier(lists)
     assert classifier.classify(CHROME, ELSEWHERE) == "human"
     assert classifier.classify(CHROME, SCANNER_V4) == "scanner"
     assert classifier.classify(CHROME, ELSEWHERE) == "human"
-    assert classifier.cached_user_agents() == 1
+    assert _cached(classifier) == 1
 
 
 def test_cache_is_bounded():
     """The cache never holds more than cache_size user agents."""
-    classifier = Classifier(cache_size=2)
+    classifier = Classifier(AddressLists.empty(), cache_size=2)
     for user_agent in (CHROME, SAFARI, BARE, OUTLOOK_IOS):
         classifier.classify(user_agent, None)
-    assert classifier.cached_user_agents() == 2
+    assert _cached(classifier) == 2
 
 
 def test_cache_size_zero_disables_cache():
     """cache_size=0 caches nothing and still classifies."""
-    classifier = Classifier(cache_size=0)
+    classifier = Classifier(AddressLists.empty(), cache_size=0)
     assert classifier.classify(BARE, None) == "apple_mpp"
-    assert classifier.cached_user_agents() == 0
+    assert classifier.classify(BARE, None) == "apple_mpp"
+    assert _cached(classifier) == 0
 
 
 def test_very_long_user_agents_are_not_cached():
     """A user agent longer than 512 characters is classified but not kept."""
-    classifier = Classifier()
+    classifier = Classifier(AddressLists.empty())
     assert classifier.classify(CHROME + " x" * 300, None) == "human"
-    assert classifier.cached_user_agents() == 0
+    assert _cached(classifier) == 0

@@ -11,12 +11,10 @@ from hypothesis import strategies as st
 
 from pixelagg.core.networks import NetworkSet
 from pixelagg.core.privacy import (
-    SALT_BYTES,
     SALT_GRACE_SECONDS,
     Salt,
     bucket_region,
     client_address,
-    new_salt,
     salt_window,
     visitor_key,
 )
@@ -245,19 +243,6 @@ def test_visitor_key_is_keyed():
 
 
 # salts (P4)
-
-
-def test_new_salt_is_32_bytes():
-    """A salt is 32 bytes."""
-    salt = new_salt()
-    assert isinstance(salt, bytes) and len(salt) == SALT_BYTES == 32
-
-
-def test_new_salt_is_random():
-    """Salts never repeat and are not constant."""
-    salts = {new_salt() for _ in range(200)}
-    assert len(salts) == 200
-    assert all(salt != b"\x00" * 32 for salt in salts)
 
 
 @pytest.mark.parametrize(

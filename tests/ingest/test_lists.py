@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import http.server
+import inspect
 import ipaddress
 import threading
 from collections.abc import Iterator
 from typing import ClassVar
+from urllib.parse import urlsplit
 
 import pytest
 
 from pixelagg.exceptions import ConfigError, PixelaggError
-from pixelagg.ingest.lists import APPLE_EGRESS_URL, download_apple_egress, load_address_lists
-from tests.helpers import FIXTURES
+from pixelagg.ingest.lists import download_apple_egress, load_address_lists
+from tests.helpers import FIXTURES, ROOT
 
 APPLE_SAMPLE = FIXTURES / "apple-egress-sample.csv"
 SCANNER_SAMPLE = FIXTURES / "scanner-networks-sample.txt"
+METRICS_DOC = ROOT / "docs" / "metrics.md"
 UNREACHABLE = "http://127.0.0.1:9/egress-ip-ranges.csv"  # the discard port: nothing listens
 
 
@@ -66,9 +69,12 @@ def test_empty_scanner_file_is_allowed(tmp_path):
     assert not load_address_lists(None, str(path)).scanners
 
 
-def test_apple_egress_url():
-    """The default download address is Apple's published list."""
-    assert APPLE_EGRESS_URL == "https://mask-api.icloud.com/egress-ip-ranges.csv"
+def test_apple_list_is_downloaded_from_the_documented_address():
+    """Without a URL the download fetches, over https, the file the docs name for Apple's list."""
+    default = inspect.signature(download_apple_egress).parameters["url"].default
+    parts = urlsplit(default)
+    assert parts.scheme == "https"
+    assert f"`{parts.path.lstrip('/')}` from `{parts.netloc}`" in METRICS_DOC.read_text(encoding="utf-8")
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -43,9 +43,7 @@ REPORT = Report(
     by_hour=(HourRow(datetime(2025, 3, 3, 13, tzinfo=CET), 9, 5, 4),),
     by_region=(RegionRow("NL", 6, 5), RegionRow("other", 3, 3)),
     min_bucket=3,
-    privacy=ReleaseInfo(
-        "exact", None, None, None, datetime(2025, 3, 3, 12, 5, tzinfo=UTC), ("a note",)
-    ),
+    privacy=ReleaseInfo("exact", None, None, None, datetime(2025, 3, 3, 12, 5, tzinfo=UTC), ("a note",)),
 )
 # The API's JSON before the report was typed, byte for byte (the order of the fields included),
 # then the privacy block the release step appends.

@@ -239,7 +239,7 @@ def test_classes_in_every_output(env_with, output):
 
 def test_by_hour_covers_the_first_72_hours(client):
     """Hourly rows cover the 72 hours from the first open's hour, and not the 72nd onwards."""
-    store = client.app.state.service.store
+    store = client.service.store
     campaign_id = client.create()["id"]
     first = datetime(2025, 6, 2, 10, 15, tzinfo=UTC).timestamp()
     client.portal.call(store.window_salt, campaign_id, first, 7 * 86400)

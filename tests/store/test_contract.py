@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
+import sqlite3
 import time
 
 import pytest
@@ -14,12 +16,16 @@ from pixelagg.core.campaign import Campaign, new_campaign_id
 from pixelagg.core.privacy import SALT_GRACE_SECONDS
 from pixelagg.exceptions import StoreError
 from pixelagg.store import Batch, EmbeddedStore, open_store
-from pixelagg.store.embedded import _add_elements, new_sketch
+from pixelagg.store.sketch import add_elements, new_sketch
 from tests.helpers import STORES, make_env
 
 pytestmark = pytest.mark.anyio
 
 WINDOW = 7 * 86400
+NOW = time.time()
+"""When the test batches' hits happen: pinned, so a test running across midnight UTC reads the day
+it wrote."""
+DAY = time.strftime("%Y%m%d", time.gmtime(NOW))
 
 
 @pytest.fixture(params=[*STORES, pytest.param("cluster", marks=pytest.mark.cluster)])
@@ -47,7 +53,7 @@ def _opens(fields: dict[str, int]) -> int:
 def _batch(campaign_id: str, n: int, *, when: float | None = None, class_="human", region="NL") -> Batch:
     batch = Batch()
     for _ in range(n):
-        batch.add_open(campaign_id, when or time.time(), class_, region, secrets.token_bytes(16))
+        batch.add_open(campaign_id, when or NOW, class_, region, secrets.token_bytes(16))
     return batch
 
 
@@ -84,7 +90,7 @@ async def test_counts_add_up(store):
     c = await _campaign(store)
     await store.write_batch(_batch(c.id, 30))
     await store.write_batch(_batch(c.id, 20))
-    day = time.strftime("%Y%m%d", time.gmtime())
+    day = DAY
     counters = await store.read_counters(c.id, [day])
     assert _opens(counters[day]) == 50
     (uniques,) = await store.count_unique(c.id, [[("u", day, "human")]])
@@ -96,10 +102,10 @@ async def test_sketch_union_deduplicates(store):
     c = await _campaign(store)
     element = secrets.token_bytes(16)
     batch = Batch()
-    batch.add_open(c.id, time.time(), "human", "NL", element)
-    batch.add_open(c.id, time.time(), "bot", "DE", element)
+    batch.add_open(c.id, NOW, "human", "NL", element)
+    batch.add_open(c.id, NOW, "bot", "DE", element)
     await store.write_batch(batch)
-    day = time.strftime("%Y%m%d", time.gmtime())
+    day = DAY
     union, empty = await store.count_unique(c.id, [[("u", day, "human"), ("u", day, "bot")], []])
     assert (round(union), empty) == (1, 0)
 
@@ -117,7 +123,7 @@ async def test_write_to_paused_campaign_counts_nothing(store):
     c = await _campaign(store)
     await store.update_campaign(c.id, {"paused": True})
     assert await store.write_batch(_batch(c.id, 5)) == 0
-    day = time.strftime("%Y%m%d", time.gmtime())
+    day = DAY
     assert await store.read_counters(c.id, [day]) == {}
 
 
@@ -137,7 +143,7 @@ def _wide_batch(campaign_id: str, regions: int = 200, per_region: int = 40) -> B
     batch = Batch()
     for n in range(regions):
         for _ in range(per_region):
-            batch.add_open(campaign_id, time.time(), "human", f"R{n}", secrets.token_bytes(16))
+            batch.add_open(campaign_id, NOW, "human", f"R{n}", secrets.token_bytes(16))
     return batch
 
 
@@ -185,7 +191,7 @@ async def test_embedded_write_cancelled_in_a_pause_is_redone_by_the_retry(embedd
     with pytest.raises(asyncio.CancelledError):
         await write
     assert await store.write_batch(batch) == 200 * 40
-    day = time.strftime("%Y%m%d", time.gmtime())
+    day = DAY
     regions = [("r", day, f"R{n}") for n in range(200)]
     counts = await store.count_unique(c.id, [[ref] for ref in regions])
     assert _opens((await store.read_counters(c.id, [day]))[day]) == 200 * 40
@@ -230,6 +236,18 @@ async def test_next_window_gets_a_new_salt(store):
     first = await store.window_salt(c.id, now, WINDOW)
     later = await store.window_salt(c.id, now + WINDOW + 1, WINDOW)
     assert later.window == 1 and later.key != first.key
+
+
+async def test_a_salt_is_derived_from_nothing(store):
+    """A campaign erased and made again, same id, same first hit, same window, gets a new salt (P4)."""
+    c = await _campaign(store)
+    now = time.time()
+    first = await store.window_salt(c.id, now, WINDOW)
+    assert await store.delete_campaign(c.id)
+    await store.create_campaign(c)
+    again = await store.window_salt(c.id, now, WINDOW)
+    assert (again.window, again.expires_at) == (first.window, first.expires_at)
+    assert again.key != first.key
 
 
 async def test_salt_ttl_is_its_window_plus_grace(store):
@@ -285,7 +303,7 @@ async def test_embedded_store_survives_restart(embedded_config):
     await store.close()
     store = open_store(config)
     try:
-        day = time.strftime("%Y%m%d", time.gmtime())
+        day = DAY
         assert _opens((await store.read_counters(c.id, [day]))[day]) == 7
     finally:
         await store.close()
@@ -304,12 +322,28 @@ async def test_embedded_file_is_private(embedded_config, embedded_store):
     assert all(os.path.dirname(p) == str(embedded_config.data_dir) for p in saved)
 
 
+async def test_embedded_failed_save_is_counted_and_redone(embedded_config, embedded_store):
+    """A save that fails counts as a store error, and the next save writes what it held."""
+    c = await _campaign(embedded_store)
+    obstacle = embedded_config.data_dir / "store.sqlite3-journal"  # SQLite cannot create its journal
+    obstacle.mkdir()
+    with pytest.raises(sqlite3.Error):
+        await embedded_store.persist()
+    assert embedded_store.errors == 1
+    obstacle.rmdir()
+    await embedded_store.persist()
+    with contextlib.closing(sqlite3.connect(embedded_config.data_dir / "store.sqlite3")) as db:
+        saved = {key for (key,) in db.execute("SELECT key FROM keys")}
+    assert embedded_store.keys.meta(c.id) in saved
+    assert embedded_store.errors == 1
+
+
 @pytest.mark.parametrize("count", [1, 63, 64, 500], ids=str)
 def test_embedded_sketch_adds_agree_with_add_bulk(count):
     """Few elements are added one by one, many in bulk: the registers are the same either way."""
     elements = {os.urandom(16) for _ in range(count)}
     ours, bulk = new_sketch(), new_sketch()
-    _add_elements(ours, elements)
+    add_elements(ours, elements)
     bulk.add_bulk(list(elements))
     assert ours.M.tolist() == bulk.M.tolist()
     assert any(ours.M)
@@ -328,5 +362,5 @@ async def test_retried_batch_counts_once(store):
     other = _batch(c.id, 3)
     other.writer, other.seq = "writer-b", 1
     await store.write_batch(other)
-    day = time.strftime("%Y%m%d", time.gmtime())
+    day = DAY
     assert _opens((await store.read_counters(c.id, [day]))[day]) == 18

@@ -58,7 +58,7 @@ def assert_error(response, status: int, code: str) -> dict[str, Any]:
 
 def stored(client) -> list[Any]:
     """Every key of the test's keyspace, with its value, read through the store's scan."""
-    store = client.app.state.service.store
+    store = client.service.store
 
     async def collect() -> list[Any]:
         return [info async for info in store.scan()]
@@ -80,11 +80,11 @@ def write_open(client, campaign_id: str, timestamp: float, region: str = "US") -
     """Write one open straight through the store, as the aggregator would."""
     batch = Batch()
     batch.add_open(campaign_id, timestamp, "human", region, os.urandom(16))
-    client.portal.call(client.app.state.service.store.write_batch, batch)
+    client.portal.call(client.service.store.write_batch, batch)
 
 
 def set_first_hit(client, campaign_id: str, timestamp: float) -> None:
-    client.portal.call(client.app.state.service.store.window_salt, campaign_id, timestamp, 86400)
+    client.portal.call(client.service.store.window_salt, campaign_id, timestamp, 86400)
 
 
 def keys_anywhere(value: Any) -> set[str]:
@@ -671,7 +671,7 @@ def test_declined_hit_stores_only_the_counter(client):
     kinds = {key_kind(k) for k in campaign_keys(client, view["id"])}
     assert "d" in kinds and not kinds & {"salt", "u", "r"}
     day = datetime.now(UTC).strftime("%Y%m%d")
-    store = client.app.state.service.store
+    store = client.service.store
     assert client.portal.call(store.read_counters, view["id"], [day]) == {day: {"declined": 1}}
 
 

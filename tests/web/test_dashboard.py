@@ -463,7 +463,7 @@ def test_store_failure_is_a_503_page(signed_in, monkeypatch):
     async def fail():
         raise StoreError("down")
 
-    monkeypatch.setattr(signed_in.app.state.service.store, "list_campaigns", fail)
+    monkeypatch.setattr(signed_in.service.store, "list_campaigns", fail)
     response = signed_in.get("/dashboard")
     assert response.status_code == 503
     assert "Store unavailable" in response.text
