@@ -2,21 +2,18 @@
 
 Values live in memory (sketches from the `hyperloglog` package, counters in dicts) with the
 same TTL semantics as Redis, and changed keys are saved at least every
-`store.persist_interval_ms` and at shutdown. SQLite runs with `secure_delete`, so an expired
-salt is overwritten in the file, not just unlinked. A lock file keeps a second process out.
+`store.persist_interval_ms` and at shutdown (`embedded_file.py`: SQLite with `secure_delete`,
+so an expired salt is overwritten in the file, not just unlinked; a lock file keeps a second
+process out).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import fnmatch
-import json
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,48 +23,13 @@ from ..exceptions import StoreError
 from ..tasks import stop_task
 from .base import SketchRef
 from .batch import Batch
+from .embedded_file import DB_NAME, Entry, StoreFile
 from .keys import KeyInfo, Keyspace
-from .sketch import SketchFormatError, add_elements, new_sketch, read_sketch, save_sketch, sketch_registers
+from .sketch import add_elements, new_sketch
 
-__all__ = ["EmbeddedStore"]
+__all__ = ["DB_NAME", "EmbeddedStore"]
 
-DB_NAME = "store.sqlite3"
-LOCK_NAME = "store.lock"
 _SLICE_SECONDS = 0.0003
-
-
-@dataclass
-class _Entry:
-    kind: str  # hash, hll, string, zset
-    value: Any
-    expires_at: float
-
-    def encode(self) -> bytes:
-        return _encode(self.kind, self.snapshot())
-
-    def snapshot(self) -> Any:
-        """A private copy of the value, cheap to take, to encode away from the event loop."""
-        if self.kind == "hll":
-            return sketch_registers(self.value)
-        if self.kind == "string":
-            return bytes(self.value)
-        return dict(self.value)
-
-    @classmethod
-    def decode(cls, kind: str, data: bytes, expires_at: float) -> _Entry:
-        if kind == "hll":
-            return cls(kind, read_sketch(data), expires_at)
-        if kind == "string":
-            return cls(kind, bytes(data), expires_at)
-        return cls(kind, json.loads(data), expires_at)
-
-
-def _encode(kind: str, snapshot: Any) -> bytes:
-    if kind == "hll":
-        return save_sketch(snapshot)
-    if kind == "string":
-        return bytes(snapshot)
-    return json.dumps(snapshot, sort_keys=True).encode()
 
 
 class EmbeddedStore:
@@ -84,13 +46,12 @@ class EmbeddedStore:
         self.persist_interval = persist_interval
         self.round_trips = 0
         self.errors = 0
-        self._data: dict[str, _Entry] = {}
+        self._data: dict[str, Entry] = {}
         self._seen: dict[str, tuple[set[bytes], float]] = {}
         """Seen sets (key -> elements, expiry) for first opens: in memory only, never saved, so
         they die with their salt window or with the process."""
         self._dirty: set[str] = set()
-        self._lock_file: Any = None
-        self._db: sqlite3.Connection | None = None
+        self._file: StoreFile | None = None
         self._task: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()  # a batch write pauses for requests; a delete waits for it
@@ -99,46 +60,7 @@ class EmbeddedStore:
 
     def open(self) -> EmbeddedStore:
         """Take the lock, load the saved keys and drop the expired ones."""
-        try:
-            self.data_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"Cannot create the data dir {str(self.data_dir)!r}: {exc.strerror}.") from None
-        lock = open(self.data_dir / LOCK_NAME, "a+")  # noqa: SIM115 - held open while the store is open
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            lock.close()
-            raise StoreError(
-                f"The embedded store in {str(self.data_dir)!r} is in use by another process "
-                "(a running 'pixelagg serve'?). Use that service's API with --url, or configure "
-                "Redis (store.url) to run more than one process."
-            ) from None
-        self._lock_file = lock
-        db = sqlite3.connect(self.data_dir / DB_NAME, check_same_thread=False)
-        db.execute("PRAGMA secure_delete = ON")
-        db.execute("PRAGMA journal_mode = DELETE")
-        db.execute(
-            "CREATE TABLE IF NOT EXISTS keys ("
-            " key TEXT PRIMARY KEY, kind TEXT NOT NULL, value BLOB NOT NULL, expires_at REAL NOT NULL)"
-        )
-        now = time.time()
-        with db:
-            db.execute("DELETE FROM keys WHERE expires_at <= ?", (now,))
-        try:
-            for key, kind, value, expires_at in db.execute("SELECT key, kind, value, expires_at FROM keys"):
-                try:
-                    self._data[key] = _Entry.decode(kind, value, expires_at)
-                except SketchFormatError as exc:
-                    raise StoreError(
-                        f"The embedded store {str(self.data_dir / DB_NAME)!r} holds a sketch this release "
-                        f"cannot read ({key}: {exc}). A newer pixelagg wrote it, or the file is damaged: "
-                        "run the release that wrote it, or restore the data dir from a backup."
-                    ) from None
-        except BaseException:  # let the next open (once the file is mended) take the lock
-            db.close()
-            self._unlock()
-            raise
-        self._db = db
+        self._file, self._data = StoreFile.open(self.data_dir)
         return self
 
     def start(self) -> None:
@@ -170,7 +92,7 @@ class EmbeddedStore:
             # Encoding and writing happen off the event loop. A cancelled persist (a shutdown)
             # still waits for its thread, holding the lock: otherwise close() would save on a
             # second thread and close the connection while the first still used it (a crash).
-            save = asyncio.ensure_future(asyncio.to_thread(self._save, changed, gone))
+            save = asyncio.ensure_future(asyncio.to_thread(self._saving_file().save, changed, gone))
             try:
                 await asyncio.shield(save)
             except asyncio.CancelledError:
@@ -186,31 +108,21 @@ class EmbeddedStore:
         self.errors += 1
         self._dirty.update(gone, (key for key, *_ in changed))  # the next save tries again
 
-    def _save(self, changed: list[tuple[str, str, Any, float]], gone: list[str]) -> None:
-        assert self._db is not None
-        rows = [(key, kind, _encode(kind, snapshot), expires) for key, kind, snapshot, expires in changed]
-        with self._db:
-            self._db.executemany("DELETE FROM keys WHERE key = ?", [(k,) for k in gone])
-            self._db.executemany("INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?)", rows)
+    def _saving_file(self) -> StoreFile:
+        if self._file is None:
+            raise StoreError("The embedded store is not open.")
+        return self._file
 
     async def close(self) -> None:
         await stop_task(self._task)
         self._task = None
-        if self._db is not None:
+        if self._file is not None:
             await self.persist()
-            self._db.close()
-            self._db = None
-        self._unlock()
-
-    def _unlock(self) -> None:
-        if self._lock_file is not None:
-            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
-            self._lock_file.close()
-            self._lock_file = None
+            self._file.close()
+            self._file = None
 
     async def ping(self) -> None:
-        if self._db is None:
-            raise StoreError("The embedded store is not open.")
+        self._saving_file()
 
     # key primitives, with Redis's TTL semantics
 
@@ -219,7 +131,7 @@ class EmbeddedStore:
             del self._data[key]
             self._dirty.add(key)
 
-    def _get(self, key: str) -> _Entry | None:
+    def _get(self, key: str) -> Entry | None:
         entry = self._data.get(key)
         if entry is not None and entry.expires_at <= time.time():
             del self._data[key]
@@ -227,7 +139,7 @@ class EmbeddedStore:
             return None
         return entry
 
-    def _put(self, key: str, entry: _Entry) -> None:
+    def _put(self, key: str, entry: Entry) -> None:
         self._data[key] = entry
         self._dirty.add(key)
 
@@ -241,11 +153,11 @@ class EmbeddedStore:
     # campaigns
 
     async def create_campaign(self, campaign: Campaign) -> None:
-        self._put(self.keys.meta(campaign.id), _Entry("hash", campaign.to_fields(), self._expiry()))
+        self._put(self.keys.meta(campaign.id), Entry("hash", campaign.to_fields(), self._expiry()))
         index = self._get(self.keys.campaigns())
         members = dict(index.value) if index else {}
         members[campaign.id] = campaign.created_at
-        self._put(self.keys.campaigns(), _Entry("zset", members, self._expiry()))
+        self._put(self.keys.campaigns(), Entry("zset", members, self._expiry()))
 
     async def get_campaign(self, campaign_id: str) -> Campaign | None:
         entry = self._get(self.keys.meta(campaign_id))
@@ -276,7 +188,7 @@ class EmbeddedStore:
                 fields.pop(key, None)
             else:
                 fields[key] = text
-        self._put(self.keys.meta(campaign_id), _Entry("hash", fields, entry.expires_at))
+        self._put(self.keys.meta(campaign_id), Entry("hash", fields, entry.expires_at))
         return Campaign.from_fields(campaign_id, fields)
 
     async def delete_campaign(self, campaign_id: str) -> bool:
@@ -310,7 +222,7 @@ class EmbeddedStore:
         key = self.keys.salt(campaign_id, index)
         entry = self._get(key)
         if entry is None:
-            entry = _Entry("string", new_salt(), float(int(expires_at) + 1))
+            entry = Entry("string", new_salt(), float(int(expires_at) + 1))
             self._put(key, entry)
         return Salt(index, entry.value, expires_at)
 
@@ -333,7 +245,7 @@ class EmbeddedStore:
             if meta is None or meta.value.get("paused") == "1":
                 continue
             writes_key = self.keys.writes(campaign_id)
-            writes = self._get(writes_key) or _Entry("hash", {}, expiry)
+            writes = self._get(writes_key) or Entry("hash", {}, expiry)
             # The same bookkeeping as the Redis store, so both honour retries alike.
             if batch.seq and int(writes.value.get(batch.writer, 0)) >= batch.seq:
                 written += part.events
@@ -342,7 +254,7 @@ class EmbeddedStore:
             # pauses (a shutdown) is simply redone by the retry. The rest follows without a pause.
             for (kind, day, dimension), elements in part.sketches.items():
                 key = self.keys.sketch(campaign_id, kind, day, dimension)
-                entry = self._get(key) or _Entry("hll", new_sketch(), expiry)
+                entry = self._get(key) or Entry("hll", new_sketch(), expiry)
                 add_elements(entry.value, elements)
                 entry.expires_at = expiry
                 self._put(key, entry)
@@ -365,7 +277,7 @@ class EmbeddedStore:
                     fields[name] = fields.get(name, 0) + added
             for day, fields in counters.items():
                 key = self.keys.day(campaign_id, day)
-                entry = self._get(key) or _Entry("hash", {}, expiry)
+                entry = self._get(key) or Entry("hash", {}, expiry)
                 for name, count in fields.items():
                     entry.value[name] = entry.value.get(name, 0) + count
                 entry.expires_at = expiry
@@ -395,7 +307,7 @@ class EmbeddedStore:
         self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
     ) -> dict[str, int]:
         key = self.keys.released(campaign_id)
-        entry = self._get(key) or _Entry("hash", {}, 0.0)
+        entry = self._get(key) or Entry("hash", {}, 0.0)
         for name, value in values.items():
             entry.value.setdefault(name, int(value))
         entry.expires_at = time.time() + ttl_seconds

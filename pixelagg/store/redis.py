@@ -21,105 +21,18 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from ..core.campaign import Campaign, encode_changes
-from ..core.privacy import ELEMENT_BYTES, Salt, new_salt, salt_window
+from ..core.privacy import Salt, new_salt, salt_window
 from ..exceptions import ConfigError, StoreError
 from .base import SketchRef
 from .batch import Batch, CampaignBatch
 from .keys import KeyInfo, Keyspace
+from .redis_scripts import FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
 
 __all__ = ["RedisStore"]
 
-_PFADD_CHUNK = 500
-_RELEASE_CHUNK = 1000
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 0.5
 CLOSE_TIMEOUT = 5.0
-
-_WRITE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('HGET', KEYS[1], 'paused') == '1' then return -2 end
-local seq = tonumber(ARGV[4])
-if seq > 0 then
-  local last = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
-  if last >= seq then return 0 end
-  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-end
-local ttl = tonumber(ARGV[1])
-local i = 6
-for _ = 1, tonumber(ARGV[2]) do
-  redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
-  i = i + 3
-end
-local seen = {}
-for _ = 1, tonumber(ARGV[5]) do
-  local set = tonumber(ARGV[i])
-  local blob = ARGV[i + 4]
-  local n = #blob / ELEMENT
-  local added = 0
-  local j = 0
-  while j < n do
-    local m = math.min(n - j, PFADD_CHUNK)
-    local elements = {}
-    for k = 1, m do
-      local at = (j + k - 1) * ELEMENT
-      elements[k] = string.sub(blob, at + 1, at + ELEMENT)
-    end
-    added = added + redis.call('SADD', KEYS[set], unpack(elements))
-    j = j + m
-  end
-  if added > 0 then redis.call('HINCRBY', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], added) end
-  seen[set] = ARGV[i + 3]
-  i = i + 5
-end
-while i <= #ARGV do
-  local key = KEYS[tonumber(ARGV[i])]
-  local blob = ARGV[i + 1]
-  local n = #blob / ELEMENT
-  i = i + 2
-  local j = 0
-  while j < n do
-    local m = math.min(n - j, PFADD_CHUNK)
-    local elements = {}
-    for k = 1, m do
-      local at = (j + k - 1) * ELEMENT
-      elements[k] = string.sub(blob, at + 1, at + ELEMENT)
-    end
-    redis.call('PFADD', key, unpack(elements))
-    j = j + m
-  end
-end
-for k = 1, #KEYS do
-  if seen[k] then redis.call('EXPIREAT', KEYS[k], seen[k]) else redis.call('EXPIRE', KEYS[k], ttl) end
-end
-return 1
-""".replace("PFADD_CHUNK", str(_PFADD_CHUNK)).replace("ELEMENT", str(ELEMENT_BYTES))
-
-_FIRST_HIT = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return false end
-local first = redis.call('HGET', KEYS[1], 'first_hit')
-if not first then
-  redis.call('HSET', KEYS[1], 'first_hit', ARGV[1])
-  first = ARGV[1]
-end
-return first
-"""
-
-_RELEASE = """
-for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
-local names = {}
-for i = 2, #ARGV, 2 do names[#names + 1] = ARGV[i] end
-return redis.call('HMGET', KEYS[1], unpack(names))
-"""
-
-_UPDATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-for i = 1, #ARGV, 2 do
-  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
-  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-end
-return 1
-"""
 
 
 def _client(url: str) -> Any:
@@ -235,7 +148,7 @@ class RedisStore:
         for key, text in encode_changes(changes).items():
             args += [key, "" if text is None else text]  # the script removes a field set to ''
         meta = self.keys.meta(campaign_id)
-        if not await self._call(self.redis.eval(_UPDATE, 1, meta, *args)):
+        if not await self._call(self.redis.eval(UPDATE, 1, meta, *args)):
             return None
         return await self.get_campaign(campaign_id)
 
@@ -260,7 +173,7 @@ class RedisStore:
 
     async def window_salt(self, campaign_id: str, now: float, window_seconds: int) -> Salt | None:
         meta = self.keys.meta(campaign_id)
-        first = await self._call(self.redis.eval(_FIRST_HIT, 1, meta, repr(now)))
+        first = await self._call(self.redis.eval(FIRST_HIT, 1, meta, repr(now)))
         if first is None:
             return None
         index, expires_at = salt_window(float(first), now, window_seconds)
@@ -315,7 +228,7 @@ class RedisStore:
         # One script call per campaign (one slot each); one pipeline for the whole batch.
         pipe = self._pipe()
         for _, keys, args in calls:
-            pipe.eval(_WRITE, len(keys), *keys, *args)
+            pipe.eval(WRITE, len(keys), *keys, *args)
         results = await self._call(pipe.execute())
         return sum(
             batch.campaigns[cid].events
@@ -351,13 +264,13 @@ class RedisStore:
             return {}
         key = self.keys.released(campaign_id)
         names = list(values)
-        chunks = [names[i : i + _RELEASE_CHUNK] for i in range(0, len(names), _RELEASE_CHUNK)]
+        chunks = [names[i : i + RELEASE_CHUNK] for i in range(0, len(names), RELEASE_CHUNK)]
         pipe = self._pipe()
         for chunk in chunks:  # Lua's unpack() takes a few thousand values at most
             args: list[Any] = [ttl_seconds]
             for name in chunk:
                 args += [name, values[name]]
-            pipe.eval(_RELEASE, 1, key, *args)
+            pipe.eval(RELEASE, 1, key, *args)
         frozen = [v for part in await self._call(pipe.execute()) for v in part]
         return {name: int(v) for name, v in zip(names, frozen, strict=True)}
 

@@ -18,7 +18,7 @@ from pixelagg.core.campaign import Campaign, new_campaign_id
 from pixelagg.core.privacy import SALT_GRACE_SECONDS
 from pixelagg.reports.audit import AuditReport, format_report, run_audit
 from pixelagg.store import Batch, open_store
-from pixelagg.store.embedded import _Entry
+from pixelagg.store.embedded_file import Entry
 from pixelagg.web.openapi import openapi_spec
 from tests.helpers import AUTH, READ_AUTH, make_env
 
@@ -55,7 +55,7 @@ async def _plant_hash(store, key, fields, ttl):
         if ttl is not None:
             await store.redis.expire(key, int(ttl))
     else:
-        store._put(key, _Entry("hash", dict(fields), time.time() + ttl if ttl else math.inf))
+        store._put(key, Entry("hash", dict(fields), time.time() + ttl if ttl else math.inf))
 
 
 async def _set_ttl(store, key, ttl):

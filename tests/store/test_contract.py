@@ -317,7 +317,7 @@ async def test_embedded_store_has_one_writer(embedded_config, embedded_store):
 
 async def test_embedded_file_is_private(embedded_config, embedded_store):
     """The embedded store's file is secure_delete and lives in the data dir."""
-    assert embedded_store._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
+    assert embedded_store._file._db.execute("PRAGMA secure_delete").fetchone()[0] == 1
     saved = map(str, embedded_store.saved_files())
     assert all(os.path.dirname(p) == str(embedded_config.data_dir) for p in saved)
 

@@ -1,0 +1,103 @@
+"""The Redis store's server-side scripts (Lua), each run atomically on the campaign's node.
+
+_WRITE applies one campaign's part of a batch: it checks that the campaign exists and is not
+paused and that this batch was not applied before, adds the counter increments, the first
+opens (a seen set per salt window: the elements not in it yet are counted) and the sketch
+elements, and refreshes every key's TTL (seen sets expire with their salt).
+"""
+
+from __future__ import annotations
+
+from ..core.privacy import ELEMENT_BYTES
+
+__all__ = ["FIRST_HIT", "PFADD_CHUNK", "RELEASE", "RELEASE_CHUNK", "UPDATE", "WRITE"]
+
+PFADD_CHUNK = 500
+RELEASE_CHUNK = 1000
+"""Cells frozen per RELEASE call: Lua's unpack() takes a few thousand values at most."""
+
+WRITE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+if redis.call('HGET', KEYS[1], 'paused') == '1' then return -2 end
+local seq = tonumber(ARGV[4])
+if seq > 0 then
+  local last = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
+  if last >= seq then return 0 end
+  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+end
+local ttl = tonumber(ARGV[1])
+local i = 6
+for _ = 1, tonumber(ARGV[2]) do
+  redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
+  i = i + 3
+end
+local seen = {}
+for _ = 1, tonumber(ARGV[5]) do
+  local set = tonumber(ARGV[i])
+  local blob = ARGV[i + 4]
+  local n = #blob / ELEMENT
+  local added = 0
+  local j = 0
+  while j < n do
+    local m = math.min(n - j, PFADD_CHUNK)
+    local elements = {}
+    for k = 1, m do
+      local at = (j + k - 1) * ELEMENT
+      elements[k] = string.sub(blob, at + 1, at + ELEMENT)
+    end
+    added = added + redis.call('SADD', KEYS[set], unpack(elements))
+    j = j + m
+  end
+  if added > 0 then redis.call('HINCRBY', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], added) end
+  seen[set] = ARGV[i + 3]
+  i = i + 5
+end
+while i <= #ARGV do
+  local key = KEYS[tonumber(ARGV[i])]
+  local blob = ARGV[i + 1]
+  local n = #blob / ELEMENT
+  i = i + 2
+  local j = 0
+  while j < n do
+    local m = math.min(n - j, PFADD_CHUNK)
+    local elements = {}
+    for k = 1, m do
+      local at = (j + k - 1) * ELEMENT
+      elements[k] = string.sub(blob, at + 1, at + ELEMENT)
+    end
+    redis.call('PFADD', key, unpack(elements))
+    j = j + m
+  end
+end
+for k = 1, #KEYS do
+  if seen[k] then redis.call('EXPIREAT', KEYS[k], seen[k]) else redis.call('EXPIRE', KEYS[k], ttl) end
+end
+return 1
+""".replace("PFADD_CHUNK", str(PFADD_CHUNK)).replace("ELEMENT", str(ELEMENT_BYTES))
+
+FIRST_HIT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local first = redis.call('HGET', KEYS[1], 'first_hit')
+if not first then
+  redis.call('HSET', KEYS[1], 'first_hit', ARGV[1])
+  first = ARGV[1]
+end
+return first
+"""
+
+RELEASE = """
+for i = 2, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
+redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
+local names = {}
+for i = 2, #ARGV, 2 do names[#names + 1] = ARGV[i] end
+return redis.call('HMGET', KEYS[1], unpack(names))
+"""
+
+UPDATE = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] == '' then redis.call('HDEL', KEYS[1], ARGV[i])
+  else redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
+return 1
+"""
