@@ -16,6 +16,7 @@ from .config import Config
 from .core.campaign import (
     CAMPAIGN_FIELDS,
     Campaign,
+    campaign_field,
     check_legal_reference,
     is_campaign_id,
     new_campaign_id,
@@ -52,10 +53,16 @@ def pixel_snippet(pixel_url: str) -> str:
     return f'<img src="{pixel_url}" width="1" height="1" alt="" style="{_IMG_STYLE}">'
 
 
-def campaign_view(campaign: Campaign, base_url: str) -> dict[str, Any]:
-    """A campaign as the API and the CLI show it."""
+def campaign_view(campaign: Campaign, base_url: str, *, private: bool = False) -> dict[str, Any]:
+    """A campaign as the API and the CLI show it.
+
+    `private` (differential privacy on): the exact time of the first open is not shown; the
+    report's `privacy.first_open_at` gives it at the release period's granularity.
+    """
     pixel_url = f"{base_url.rstrip('/')}/p/{campaign.id}.gif"
     view: dict[str, Any] = {f.shown_as: f.to_json(getattr(campaign, f.name)) for f in CAMPAIGN_FIELDS}
+    if private:
+        view[campaign_field("first_hit").shown_as] = None
     view.update(pixel_url=pixel_url, snippet=pixel_snippet(pixel_url), notes=[])
     if campaign.legal_basis == "consent":
         view["notes"].append(

@@ -171,22 +171,25 @@ class StoreClient:
 
     def create(self, body: Mapping[str, Any]) -> dict[str, Any]:
         campaign = self._run(lambda s: actions.create_campaign(s, self.config, dict(body)))
-        return actions.campaign_view(campaign, self.base_url)
+        return actions.campaign_view(campaign, self.base_url, private=self.config.privacy.noisy)
 
     def list(self) -> list[dict[str, Any]]:
-        return [actions.campaign_view(c, self.base_url) for c in self._run(actions.list_campaigns)]
+        return [
+            actions.campaign_view(c, self.base_url, private=self.config.privacy.noisy)
+            for c in self._run(actions.list_campaigns)
+        ]
 
     def get(self, campaign_id: str) -> dict[str, Any]:
         campaign = self._run(lambda s: actions.get_campaign(s, campaign_id))
-        return actions.campaign_view(campaign, self.base_url)
+        return actions.campaign_view(campaign, self.base_url, private=self.config.privacy.noisy)
 
     def update(self, campaign_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
         campaign = self._run(lambda s: actions.update_campaign(s, campaign_id, dict(body)))
-        return actions.campaign_view(campaign, self.base_url)
+        return actions.campaign_view(campaign, self.base_url, private=self.config.privacy.noisy)
 
     def set_paused(self, campaign_id: str, paused: bool) -> dict[str, Any]:
         campaign = self._run(lambda s: actions.set_paused(s, campaign_id, paused))
-        return actions.campaign_view(campaign, self.base_url)
+        return actions.campaign_view(campaign, self.base_url, private=self.config.privacy.noisy)
 
     def delete(self, campaign_id: str) -> None:
         self._run(lambda s: actions.delete_campaign(s, campaign_id))

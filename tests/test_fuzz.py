@@ -192,7 +192,7 @@ def test_arbitrary_query_strings_are_ignored(embedded_client):
     run()
     assert_stored_nowhere(client, sent)
     kinds = {i.key.split("}:", 1)[1].split(":")[0] for i in stored(client) if "}:" in i.key}
-    assert kinds <= {"meta", "salt", "d", "u", "r", "w"}
+    assert kinds <= {"meta", "salt", "seen", "d", "u", "r", "w"}
 
 
 # the API against its schema (schemathesis)

@@ -40,11 +40,15 @@ class _Queued:
 class Aggregator:
     """Buffers hits and writes them to the store in pre-aggregated, numbered batches."""
 
-    def __init__(self, store: Store, metrics: Metrics, flush_interval: float, max_events: int) -> None:
+    def __init__(
+        self, store: Store, metrics: Metrics, flush_interval: float, max_events: int, period: int = 3600
+    ) -> None:
         self.store = store
         self.metrics = metrics
         self.flush_interval = flush_interval
         self.max_events = max_events
+        self.period = period
+        """The release period in seconds: first opens are counted per period."""
         self.writer = secrets.token_hex(8)
         self._seq = 0
         self._current = Batch()
@@ -78,12 +82,21 @@ class Aggregator:
         return True
 
     def add_open(
-        self, campaign_id: str, timestamp: float, class_: str, region: str, element: bytes | None
+        self,
+        campaign_id: str,
+        timestamp: float,
+        class_: str,
+        region: str,
+        element: bytes | None,
+        window: tuple[int, float] | None = None,
     ) -> bool:
-        """Accept one open; False when the buffer is full and it was dropped."""
+        """Accept one open; False when the buffer is full and it was dropped.
+
+        `window` is the salt's (index, expiry): the element is then a first-open candidate.
+        """
         if not self._admit():
             return False
-        self._current.add_open(campaign_id, timestamp, class_, region, element)
+        self._current.add_open(campaign_id, timestamp, class_, region, element, window, self.period)
         return True
 
     def add_declined(self, campaign_id: str, timestamp: float) -> bool:

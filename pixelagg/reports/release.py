@@ -45,6 +45,8 @@ class Policy:
     delay: float
     retention_seconds: int
     min_recipients: int
+    uniques: bool = True
+    """Whether unique opens are counted at all (privacy.uniques)."""
 
     @classmethod
     def from_config(cls, config: Config) -> Policy:
@@ -56,6 +58,7 @@ class Policy:
             delay=min(RELEASE_DELAY_SECONDS, float(privacy.release_period_seconds)),
             retention_seconds=privacy.retention_days * 86400,
             min_recipients=privacy.min_recipients,
+            uniques=privacy.uniques,
         )
 
     def reportable(self, campaign: Campaign) -> bool:

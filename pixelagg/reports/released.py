@@ -33,7 +33,14 @@ from .report import (
     Withheld,
 )
 
-__all__ = ["FIRST_HOURS", "NOTES", "REGION_SHOW_SD", "released_report", "withheld_message"]
+__all__ = [
+    "COUNTS_ONLY_METHOD",
+    "FIRST_HOURS",
+    "NOTES",
+    "REGION_SHOW_SD",
+    "released_report",
+    "withheld_message",
+]
 
 FIRST_HOURS = 72
 REGION_SHOW_SD = 5.0
@@ -46,6 +53,7 @@ NOTES = (
     "Figures carry differentially private noise, so small numbers can be off by a few; "
     "each interval includes it.",
 )
+COUNTS_ONLY_METHOD = "Not counted: privacy.uniques is off (counts only: no salt, no keyed hash, no sketch)."
 UNIQUES_METHOD = (
     "Distinct visitors (a keyed hash of address and user agent) first seen in their salt window, "
     "counted exactly, plus discrete Laplace noise (epsilon {epsilon}); bounds: the noise's 95% range."

@@ -21,7 +21,7 @@ from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
 from ..store import SketchRef, Store
 from ..store.batch import DECLINED_FIELD, parse_counter_field
 from .release import Policy
-from .released import released_report
+from .released import COUNTS_ONLY_METHOD, released_report
 from .report import (
     Bounds,
     CampaignRef,
@@ -117,6 +117,7 @@ async def campaign_stats(
 
 async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> Report:
     """The exact, live report (privacy.epsilon off)."""
+    counts_uniques = query.policy is None or query.policy.uniques
     tz = query.tz
     local_days = _utc_days(query.start, query.end)
     # Local days may straddle UTC days: read one more on each side and place hours by local time.
@@ -155,6 +156,8 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
                 if utc_day.date() in in_range_utc_days:
                     by_region[dimension] += count
                     seen[day_key].add(("r", dimension))
+                continue
+            if kind != "h":  # first opens and per-period opens are the release step's
                 continue
             class_ = dimension
             moment = utc_day + timedelta(hours=hour)
@@ -205,7 +208,7 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
     machine = sum(by_class[c] for c in MACHINE_CLASSES)
     human_bounds = bounds(human)
     open_rate = None
-    if campaign.recipients:
+    if campaign.recipients and counts_uniques:
         n = campaign.recipients
         open_rate = OpenRate(
             estimate=round(human / n, 4),
@@ -224,7 +227,7 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
             all_bounds.high,
             human=human_bounds,
             by_class={c: bounds(class_uniques[c]) for c in classes},
-            method=BOUNDS_METHOD,
+            method=BOUNDS_METHOD if counts_uniques else COUNTS_ONLY_METHOD,
         ),
         open_rate=open_rate,
         machine_share=round(machine / total, 4) if total else None,

@@ -330,7 +330,9 @@ class RedisStore:
                 pipe.zrange(key, 0, -1, withscores=True)
             elif kind == "string" and binary:
                 pipe.get(key)
-            else:  # a list, set or stream (foreign) would fail GET with WRONGTYPE
+            elif kind == "set" and binary:  # a seen set: keyed elements of one salt window
+                pipe.smembers(key)
+            else:  # a list or stream (foreign) would fail GET with WRONGTYPE
                 continue
             read.append(n)
         values: list[Any] = [None] * len(keys)
@@ -378,4 +380,6 @@ def _flatten(value: Any) -> bytes:
         return b"\n".join(k + b"=" + v for k, v in value.items())
     if isinstance(value, list):
         return b"\n".join(m if isinstance(m, bytes) else repr(m).encode() for pair in value for m in pair)
+    if isinstance(value, set):
+        return b"".join(sorted(value))
     return repr(value).encode()

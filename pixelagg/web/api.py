@@ -73,7 +73,7 @@ def base_url(request: Request) -> str:
 
 
 def _view(request: Request, campaign: Any) -> dict[str, Any]:
-    return actions.campaign_view(campaign, base_url(request))
+    return actions.campaign_view(campaign, base_url(request), private=_service(request).config.privacy.noisy)
 
 
 async def create_campaign(request: Request) -> Response:

@@ -264,7 +264,7 @@ async def campaign_page(request: Request, role: str) -> Response:
     campaign = await actions.get_campaign(service.store, request.path_params["id"])
     tz = request.query_params.get("tz") or None
     report = await actions.stats(service.store, service.config, campaign, tz=tz)
-    view = actions.campaign_view(campaign, _base_url(request))
+    view = actions.campaign_view(campaign, _base_url(request), private=service.config.privacy.noisy)
     context = pages.campaign_context(view, report, time.time())
     return _page(request, "campaign.html", campaign.name, role, context)
 

@@ -58,6 +58,7 @@ class Pixel:
         self.service = service
         self.honor_dnt = service.config.privacy.honor_dnt
         self.regions = service.config.privacy.regions
+        self.uniques = service.config.privacy.uniques
         base = [
             (b"content-type", b"image/gif"),
             (b"content-length", str(len(GIF)).encode()),
@@ -113,11 +114,13 @@ class Pixel:
         user_agent = headers.get(b"user-agent", "")
         class_ = service.classifier.classify(user_agent, address)
         region = PROXY_REGION if class_ in PROXY_CLASSES else bucket_region(address_text, self.regions)
-        salt = cache.current_salt(campaign_id, now) or await cache.salt(campaign_id, now)
-        element = None
-        if salt is not None:
-            element = visitor_key(salt, address_text, user_agent, campaign_id)
-        if not service.aggregator.add_open(campaign_id, now, class_, region, element):
+        element = window = None
+        if self.uniques:  # counts only (privacy.uniques off): no salt, no keyed hash, no sketch
+            salt = cache.current_salt(campaign_id, now) or await cache.salt(campaign_id, now)
+            if salt is not None:
+                element = visitor_key(salt, address_text, user_agent, campaign_id)
+                window = (salt.window, salt.expires_at)
+        if not service.aggregator.add_open(campaign_id, now, class_, region, element, window):
             return "dropped"
         self._classes[class_] += 1
         if service.metrics.campaign_hits is not None:

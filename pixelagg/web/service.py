@@ -51,6 +51,7 @@ class Service:
                 metrics,
                 config.store.flush_interval_ms / 1000,
                 config.store.buffer_max_events,
+                config.privacy.release_period_seconds,
             ),
             cache=CampaignCache(
                 store,

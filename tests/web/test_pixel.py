@@ -116,7 +116,13 @@ def test_address_lists_and_proxy_region(classifying_client, ip, ua, class_, regi
     days = sorted({time.strftime("%Y%m%d", m) for m in moments})
     counters = client.portal.call(client.service.store.read_counters, c["id"], days)
     stored = {day: sorted(fields) for day, fields in counters.items()}
+    # The hour's opens, the day's region, and the visitor's first open (hourly release periods).
     expected = [
-        {time.strftime("%Y%m%d", m): sorted([f"r|{region}", f"h|{m.tm_hour:02d}|{class_}"])} for m in moments
+        {
+            time.strftime("%Y%m%d", m): sorted(
+                [f"r|{region}", f"h|{m.tm_hour:02d}|{class_}", f"f|{m.tm_hour}|{class_}"]
+            )
+        }
+        for m in moments
     ]
     assert stored in expected

@@ -1,0 +1,139 @@
+"""The release step through the real app: counted opens come back as noisy, frozen figures."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from pixelagg.config import load
+from tests.helpers import AUTH, BROWSER_UA, make_env, store_url
+
+GMAIL = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
+
+
+@pytest.fixture
+def private(request, store_kind, tmp_path, client_for):
+    """An app with the release step on: ε 1, one-second periods."""
+    env = make_env(
+        tmp_path,
+        store_url(store_kind, request),
+        PIXELAGG_PRIVACY_EPSILON="1.0",
+        PIXELAGG_PRIVACY_RELEASE_PERIOD_SECONDS="1",
+    )
+    return client_for(load(environ=env))
+
+
+def _wait_for_release(client, seconds: float = 2.2) -> None:
+    client.flush()
+    time.sleep(seconds)  # the periods of the hits close, then one more period of delay
+
+
+def _stats(client, campaign_id):
+    response = client.get(f"/api/campaigns/{campaign_id}/stats", headers=AUTH)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_figures_are_released_with_noise_near_the_truth(private):
+    """200 distinct readers come back as about 200 unique human opens, with their interval."""
+    campaign = private.create(recipients=1000)
+    for n in range(200):
+        private.hit(campaign["id"], ip=f"198.51.{n // 250}.{n % 250 + 1}")
+    _wait_for_release(private)
+    report = _stats(private, campaign["id"])
+    assert report["privacy"]["mode"] == "differential_privacy"
+    assert report["privacy"]["epsilon"] == 1.0
+    human = report["unique_opens"]["human"]
+    assert human["low"] <= 200 <= human["high"]
+    assert abs(report["opens"]["total"] - 200) < 60
+
+
+def test_returning_reader_is_one_unique(private):
+    """One reader opening five times is five opens but one unique (a first open, counted once)."""
+    campaign = private.create(recipients=1000)
+    for _ in range(5):
+        private.hit(campaign["id"], ip="198.51.100.9")
+    private.flush()
+    counters = private.portal.call(
+        private.service.store.read_counters, campaign["id"], [time.strftime("%Y%m%d", time.gmtime())]
+    )
+    fields = next(iter(counters.values()))
+    assert sum(n for k, n in fields.items() if k.startswith("f|")) == 1
+    assert sum(n for k, n in fields.items() if k.startswith("h|")) == 5
+
+
+def test_repeated_reads_are_identical(private):
+    """Reading the same figures again gives the same noisy numbers: no averaging attack."""
+    campaign = private.create(recipients=1000)
+    for n in range(30):
+        private.hit(campaign["id"], ip=f"203.0.113.{n + 1}", ua=GMAIL if n % 3 else BROWSER_UA)
+    _wait_for_release(private)
+    first = _stats(private, campaign["id"])
+    again = _stats(private, campaign["id"])
+    assert first["unique_opens"] == again["unique_opens"] and first["opens"] == again["opens"]
+
+
+def test_the_open_period_is_not_shown(private):
+    """A hit in a period that has not closed is in no released figure yet."""
+    campaign = private.create(recipients=1000)
+    report = _stats(private, campaign["id"])
+    before = report["privacy"]["released_until"]
+    private.hit(campaign["id"])
+    private.flush()
+    assert _stats(private, campaign["id"])["privacy"]["released_until"] == before
+
+
+def test_small_campaign_is_withheld(private):
+    """Below privacy.min_recipients the answer is a reason, not figures."""
+    campaign = private.create(recipients=3)
+    private.hit(campaign["id"])
+    report = _stats(private, campaign["id"])
+    assert report["status"] == "too_few_recipients"
+    assert "opens" not in report and "min_recipients" in report["message"]
+
+
+def test_campaign_without_recipients_is_withheld(private):
+    """A campaign with no recipients figure reports nothing until one is set."""
+    campaign = private.create()
+    assert _stats(private, campaign["id"])["status"] == "too_few_recipients"
+
+
+def test_first_hit_time_is_not_shown(private):
+    """The campaign's exact first-open time is withheld under differential privacy."""
+    campaign = private.create(recipients=1000)
+    private.hit(campaign["id"])
+    private.flush()
+    shown = private.get(f"/api/campaigns/{campaign['id']}", headers=AUTH).json()
+    assert shown["first_hit_at"] is None
+    listed = private.get("/api/campaigns", headers=AUTH).json()["campaigns"]
+    assert [c["first_hit_at"] for c in listed] == [None]
+
+
+def test_compare_lists_withheld_campaigns_without_figures(private):
+    """The compare endpoint shows a small campaign's status and no figures."""
+    small = private.create(recipients=2)
+    big = private.create(recipients=500)
+    response = private.get(f"/api/stats?campaigns={small['id']},{big['id']}", headers=AUTH)
+    rows = response.json()["campaigns"]
+    assert [r["status"] for r in rows] == ["too_few_recipients", "ok"]
+    assert rows[0]["opens"] is None and rows[0]["unique_opens"] is None
+
+
+def test_counts_only_mode_creates_no_salt(store_kind, request, tmp_path, client_for):
+    """privacy.uniques off: opens are counted, but no salt, seen set or sketch is ever stored."""
+    env = make_env(tmp_path, store_url(store_kind, request), PIXELAGG_PRIVACY_UNIQUES="false")
+    client = client_for(load(environ=env))
+    campaign = client.create(recipients=100)
+    for n in range(5):
+        client.hit(campaign["id"], ip=f"198.51.100.{n + 1}")
+    report = client.stats(campaign["id"])
+    assert report["opens"]["total"] == 5
+    assert report["unique_opens"]["method"].startswith("Not counted")
+    store = client.service.store
+
+    async def patterns():
+        keys = store.scan(store.keys.campaign_pattern(campaign["id"]))
+        return {store.keys.pattern_of(info.key).rsplit("}:", 1)[1] async for info in keys}
+
+    assert client.portal.call(patterns) == {"meta", "w", "d:{YYYYMMDD}"}
