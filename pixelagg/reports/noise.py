@@ -36,12 +36,14 @@ LEVELS = {"p": "one release period", "d": "one UTC day"}
 # Shares of ε per histogram (kind, level). A counted open is in one cell of each histogram
 # below except "x"; a declined request is only in "x". So a visitor who opens once spends
 # ε, and so does a declined request (the two are disjoint events: parallel composition).
+# Period cells get more than day cells: a fresh campaign's figures (the ones senders look at)
+# sum up to 23 of today's period cells, an older one's a few day cells each.
 _SHARES_WITH_UNIQUES = {
-    ("u", "p"): 0.15,
-    ("u", "d"): 0.25,
-    ("l", "p"): 0.15,
-    ("l", "d"): 0.20,
-    ("r", "d"): 0.25,
+    ("u", "p"): 0.25,
+    ("u", "d"): 0.15,
+    ("l", "p"): 0.20,
+    ("l", "d"): 0.10,
+    ("r", "d"): 0.30,
     ("x", "d"): 1.0,
 }
 # Counts only (privacy.uniques: off): no first opens, so the loads get their budget.

@@ -31,8 +31,8 @@ def test_repeat_opens_spend_only_the_load_shares():
 
 def test_scale_is_sensitivity_over_share():
     """A cell's scale is 1 / (share x ε): halving ε doubles it."""
-    assert Budget(1.0).scale("u", "d") == pytest.approx(4.0)
-    assert Budget(0.5).scale("u", "d") == pytest.approx(8.0)
+    assert Budget(1.0).scale("u", "p") == pytest.approx(4.0)
+    assert Budget(0.5).scale("u", "p") == pytest.approx(8.0)
 
 
 def test_counts_only_releases_no_first_opens():
