@@ -156,17 +156,20 @@ class Batch:
         counters = part.counters[day]
         counters[hour_field(hour, class_)] += 1
         counters[region_field(region)] += 1
-        slot = int(timestamp % 86400 // period)
+        slot = hour if period == 3600 else int(timestamp % 86400 // period)
         if period != 3600:
             counters[slot_field(slot, class_)] += 1
         if element is not None:
             part.sketches[("u", day, class_)].add(element)
             part.sketches[("r", day, region)].add(element)
             if window is not None:
-                index, expires_at = window
-                part.window_expiry[index] = expires_at
-                seen = part.firsts[index]
-                if element not in seen or timestamp < seen[element][0]:
+                seen = part.firsts.get(window[0])
+                if seen is None:
+                    seen = part.firsts[window[0]] = {}
+                    part.window_expiry[window[0]] = window[1]
+                # Hits arrive in time order within a batch: the first one seen is the earliest
+                # (merging batches compares times).
+                if element not in seen:
                     seen[element] = (timestamp, day, first_field(slot, class_))
         part.events += 1
 
