@@ -89,14 +89,16 @@ class Aggregator:
         region: str,
         element: bytes | None,
         window: tuple[int, float] | None = None,
+        family: str | None = None,
     ) -> bool:
         """Accept one open; False when the buffer is full and it was dropped.
 
         `window` is the salt's (index, expiry): the element is then a first-open candidate.
+        `family` is the mail-client family (None for scanners and bots).
         """
         if not self._admit():
             return False
-        self._current.add_open(campaign_id, timestamp, class_, region, element, window, self.period)
+        self._current.add_open(campaign_id, timestamp, class_, region, element, window, self.period, family)
         return True
 
     def add_declined(self, campaign_id: str, timestamp: float) -> bool:

@@ -29,6 +29,7 @@ KINDS = {
     "u": "first opens: a visitor's first open in its salt window, by class",
     "l": "opens (image loads), by class",
     "r": "opens by region",
+    "c": "opens by mail-client family",
     "x": "declined requests (Sec-GPC / DNT)",
 }
 LEVELS = {"p": "one release period", "d": "one UTC day"}
@@ -43,14 +44,16 @@ _SHARES_WITH_UNIQUES = {
     ("u", "d"): 0.15,
     ("l", "p"): 0.20,
     ("l", "d"): 0.10,
-    ("r", "d"): 0.30,
+    ("r", "d"): 0.20,
+    ("c", "d"): 0.10,
     ("x", "d"): 1.0,
 }
 # Counts only (privacy.uniques: off): no first opens, so the loads get their budget.
 _SHARES_COUNTS_ONLY = {
     ("l", "p"): 0.30,
-    ("l", "d"): 0.40,
-    ("r", "d"): 0.30,
+    ("l", "d"): 0.30,
+    ("r", "d"): 0.25,
+    ("c", "d"): 0.15,
     ("x", "d"): 1.0,
 }
 
@@ -84,7 +87,9 @@ class Budget:
 
     def per_repeat_open(self) -> float:
         """ε spent on each further open of the same visitor: the load histograms' shares only."""
-        return sum(share for (kind, _), share in self.shares.items() if kind in ("l", "r")) * self.epsilon
+        return (
+            sum(share for (kind, _), share in self.shares.items() if kind in ("l", "r", "c")) * self.epsilon
+        )
 
 
 def variance(scale: float) -> float:

@@ -218,4 +218,6 @@ def _day_sums(fields: Mapping[str, int]) -> dict[tuple[str, str], int]:
             sums[("u", dim)] += count
         elif kind == "r":
             sums[("r", dim if dim in REGION_DOMAIN else UNKNOWN_REGION)] += count
+        elif kind == "c":
+            sums[("c", dim)] += count
     return sums

@@ -14,6 +14,7 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from ..core.campaign import Campaign
 from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
+from ..core.clients import CLIENT_FAMILIES
 from ..core.regions import OTHER_REGION, REGION_DOMAIN
 from ..store import Store
 from .cells import DAY, Term
@@ -21,6 +22,7 @@ from .release import Figure, Policy, Release
 from .report import (
     Bounds,
     CampaignRef,
+    ClientRow,
     DayRange,
     DayRow,
     HourRow,
@@ -31,6 +33,7 @@ from .report import (
     Report,
     UniqueOpens,
     Withheld,
+    client_rows,
 )
 
 __all__ = [
@@ -135,6 +138,8 @@ async def released_report(
     for c in CLASSES:  # the region table's total: loads over the same closed days
         release.ask(("region-total", c), "l", c, closed)
     release.ask(("declined",), "x", "", closed)
+    for family in CLIENT_FAMILIES:
+        release.ask(("client", family), "c", family, closed)
     got = await release.answer()
 
     def total(prefix: tuple[Hashable, ...], classes: Iterable[str]) -> Figure:
@@ -195,6 +200,7 @@ async def released_report(
         by_region=_regions(got, min_bucket),
         min_bucket=min_bucket,
         privacy=release_info(policy, release, first_open),
+        by_client=_clients(got, min_bucket),
     )
 
 
@@ -236,6 +242,13 @@ def _regions(got: dict[Hashable, Figure], min_bucket: int) -> tuple[RegionRow, .
     if rest > 0:
         rows.append(RegionRow(OTHER_REGION, rest, None))
     return tuple(rows)
+
+
+def _clients(got: dict[Hashable, Figure], min_bucket: int) -> tuple[ClientRow, ...]:
+    """Families whose released opens clearly exceed the noise (as regions); the rest is 'other'."""
+    figures = {f: got[("client", f)] for f in CLIENT_FAMILIES}
+    kept = [f for f, fig in figures.items() if fig.value >= max(min_bucket, REGION_SHOW_SD * fig.sd, 1)]
+    return client_rows({f: fig.shown for f, fig in figures.items()}, kept)
 
 
 async def _first_open(release: Release[Hashable]) -> float | None:

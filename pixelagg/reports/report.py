@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import types
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, get_type_hints
@@ -27,6 +27,7 @@ __all__ = [
     "BY_CLASS",
     "Bounds",
     "CampaignRef",
+    "ClientRow",
     "ComparisonRow",
     "DayRange",
     "DayRow",
@@ -38,6 +39,7 @@ __all__ = [
     "Report",
     "UniqueOpens",
     "Withheld",
+    "client_rows",
     "json_name",
     "report_from_json",
 ]
@@ -142,6 +144,16 @@ class RegionRow:
 
 
 @dataclass(frozen=True, slots=True)
+class ClientRow:
+    """Opens by one mail-client family ('apple_mail', 'gmail', 'yahoo', 'outlook', 'other'),
+    and their share of the families' opens; small families are merged into 'other'."""
+
+    family: str
+    opens: int
+    share: float
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseInfo:
     """How the figures were released: exact and live, or with differential privacy."""
 
@@ -175,6 +187,7 @@ class Report:
     by_region: tuple[RegionRow, ...]
     min_bucket: int
     privacy: ReleaseInfo
+    by_client: tuple[ClientRow, ...]
 
     def to_json(self) -> dict[str, Any]:
         """The report as the API serves it."""
@@ -209,6 +222,21 @@ class Withheld:
         withheld = _load(cls, data, "report")
         assert isinstance(withheld, cls)
         return withheld
+
+
+def client_rows(opens: Mapping[str, int], kept: Iterable[str]) -> tuple[ClientRow, ...]:
+    """Rows of opens per mail-client family: the `kept` ones, and every other one merged into
+    'other' (small groups never stand out, as with regions); shares of their sum."""
+    keep = set(kept) - {"other"}
+    rows = {f: n for f, n in opens.items() if f in keep}
+    rest = sum(n for f, n in opens.items() if f not in keep)
+    if rest:
+        rows["other"] = rest
+    total = sum(rows.values())
+    if not total:
+        return ()
+    ordered = sorted(rows.items(), key=lambda item: (item[0] == "other", -item[1], item[0]))
+    return tuple(ClientRow(f, n, round(n / total, 4)) for f, n in ordered)
 
 
 def report_from_json(data: object) -> Report | Withheld:

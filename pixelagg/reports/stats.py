@@ -35,6 +35,7 @@ from .report import (
     Report,
     UniqueOpens,
     Withheld,
+    client_rows,
 )
 
 __all__ = [
@@ -133,6 +134,7 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
     by_class: Counter[str] = Counter()
     by_day: dict[date, Counter[str]] = {d: Counter() for d in local_days}
     by_region: Counter[str] = Counter()
+    by_client: Counter[str] = Counter()
     by_hour: dict[datetime, Counter[str]] = {}
     seen: dict[str, set[tuple[str, str]]] = defaultdict(set)  # utc day -> {(kind, dimension)}
     hour_start = (
@@ -156,6 +158,10 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
                 if utc_day.date() in in_range_utc_days:
                     by_region[dimension] += count
                     seen[day_key].add(("r", dimension))
+                continue
+            if kind == "c":  # so are mail-client families
+                if utc_day.date() in in_range_utc_days:
+                    by_client[dimension] += count
                 continue
             if kind != "h":  # first opens and per-period opens are the release step's
                 continue
@@ -260,4 +266,5 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
             first_open_at=datetime.fromtimestamp(first_hit, UTC) if first_hit is not None else None,
             notes=EXACT_NOTES,
         ),
+        by_client=client_rows(by_client, [f for f, n in by_client.items() if n >= query.min_bucket]),
     )

@@ -60,6 +60,10 @@ def format_stats(report: Report | Withheld) -> str:
     for region in report.by_region:
         unique = "-" if region.unique_opens is None else str(region.unique_opens)
         lines.append(f"{region.region:<14}{region.opens:>8}{unique:>9}")
+    if report.by_client:
+        lines += ["", f"{'MAIL CLIENT':<14}{'OPENS':>8}{'SHARE':>9}"]
+        for client in report.by_client:
+            lines.append(f"{client.family:<14}{client.opens:>8}{client.share:>9.1%}")
     return "\n".join([*lines, "", *_privacy_lines(report)])
 
 
@@ -86,4 +90,6 @@ def stats_csv(report: Report | Withheld) -> str:
     for region in report.by_region:
         unique = "" if region.unique_opens is None else region.unique_opens
         writer.writerow(["region", region.region, region.opens, unique, "", ""])
+    for client in report.by_client:
+        writer.writerow(["client", client.family, client.opens, "", "", ""])
     return out.getvalue()

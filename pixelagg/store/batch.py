@@ -16,6 +16,7 @@ __all__ = [
     "Batch",
     "CampaignBatch",
     "SketchRef",
+    "client_field",
     "first_field",
     "hour_field",
     "parse_counter_field",
@@ -42,6 +43,12 @@ def region_field(region: str) -> str:
     return f"r|{region}"
 
 
+@functools.lru_cache(maxsize=16)
+def client_field(family: str) -> str:
+    """The day-hash field of opens by one mail-client family over the UTC day: c|family."""
+    return f"c|{family}"
+
+
 @functools.lru_cache(maxsize=4096)
 def first_field(slot: int, class_: str) -> str:
     """The day-hash field of first opens (a visitor's first in its salt window) in one release
@@ -57,15 +64,15 @@ def slot_field(slot: int, class_: str) -> str:
 
 
 def parse_counter_field(name: str) -> tuple[str, int, str] | None:
-    """(kind, slot, dimension) of an opens field: ('h', hour, class), ('f' or 'l', slot, class)
-    or ('r', -1, region); None for others ('declined')."""
+    """(kind, slot, dimension) of an opens field: ('h', hour, class), ('f' or 'l', slot, class),
+    ('r', -1, region) or ('c', -1, client family); None for others ('declined')."""
     parts = name.split("|")
     if len(parts) == 3 and parts[0] == "h" and len(parts[1]) == 2 and parts[1].isdigit() and parts[2]:
         return "h", int(parts[1]), parts[2]
     if len(parts) == 3 and parts[0] in ("f", "l") and parts[1].isdigit() and parts[2]:
         return parts[0], int(parts[1]), parts[2]
-    if len(parts) == 2 and parts[0] == "r" and parts[1]:
-        return "r", -1, parts[1]
+    if len(parts) == 2 and parts[0] in ("r", "c") and parts[1]:
+        return parts[0], -1, parts[1]
     return None
 
 
@@ -143,19 +150,22 @@ class Batch:
         element: bytes | None,
         window: tuple[int, float] | None = None,
         period: int = 3600,
+        family: str | None = None,
     ) -> None:
         """Count one open; `element` is the keyed visitor hash (None when no salt could be had).
 
         With the salt's `window` (its index and expiry), the element is also a first-open
         candidate, counted in the
         release period (of `period` seconds) it falls in; periods shorter than an hour also
-        count opens per period.
+        count opens per period. `family` is the mail-client family, counted per UTC day.
         """
         day, hour = utc_day(timestamp)
         part = self.campaigns[campaign_id]
         counters = part.counters[day]
         counters[hour_field(hour, class_)] += 1
         counters[region_field(region)] += 1
+        if family is not None:
+            counters[client_field(family)] += 1
         slot = hour if period == 3600 else int(timestamp % 86400 // period)
         if period != 3600:
             counters[slot_field(slot, class_)] += 1

@@ -60,6 +60,13 @@ CLASS_LABELS = {
     "scanner": "Security scanner",
     "bot": "Bot",
 }
+CLIENT_LABELS = {
+    "apple_mail": "Apple Mail (with Privacy Protection's prefetches)",
+    "gmail": "Gmail",
+    "yahoo": "Yahoo Mail",
+    "outlook": "Outlook",
+    "other": "Other mail programs",
+}
 REGION_LABELS = {"other": "Other (merged)", "unknown": "Unknown", "proxy": "Mail proxy"}
 LANGUAGE_NAMES = {"en": "English", "nl": "Nederlands"}
 HOURS = 72
@@ -249,6 +256,7 @@ def campaign_context(view: Mapping[str, Any], report: Report | Withheld, now: fl
         "charts": charts,
         "classes": class_section(report) if report.opens.total else None,
         "regions": region_section(report),
+        "clients": [(CLIENT_LABELS.get(c.family, c.family), c.opens, c.share) for c in report.by_client],
     }
 
 

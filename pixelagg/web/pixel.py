@@ -16,6 +16,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..core.campaign import is_campaign_id
 from ..core.classify import CLASSES, PROXY_CLASSES
+from ..core.clients import client_family
 from ..core.privacy import bucket_region, client_address, visitor_key
 from ..metrics import HIT_RESULTS
 from .middleware import PIXEL_SECURITY_HEADERS
@@ -120,7 +121,8 @@ class Pixel:
             if salt is not None:
                 element = visitor_key(salt, address_text, user_agent, campaign_id)
                 window = (salt.window, salt.expires_at)
-        if not service.aggregator.add_open(campaign_id, now, class_, region, element, window):
+        family = client_family(class_, user_agent)
+        if not service.aggregator.add_open(campaign_id, now, class_, region, element, window, family):
             return "dropped"
         self._classes[class_] += 1
         if service.metrics.campaign_hits is not None:

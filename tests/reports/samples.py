@@ -9,6 +9,7 @@ from pixelagg.core.classify import CLASSES
 from pixelagg.reports.report import (
     Bounds,
     CampaignRef,
+    ClientRow,
     DayRange,
     DayRow,
     HourRow,
@@ -44,6 +45,7 @@ REPORT = Report(
     by_region=(RegionRow("NL", 6, 5), RegionRow("other", 3, 3)),
     min_bucket=3,
     privacy=ReleaseInfo("exact", None, None, None, datetime(2025, 3, 3, 12, 5, tzinfo=UTC), ("a note",)),
+    by_client=(ClientRow("outlook", 5, 0.7143), ClientRow("other", 2, 0.2857)),
 )
 # The API's JSON before the report was typed, byte for byte (the order of the fields included),
 # then the privacy block the release step appends.
@@ -68,5 +70,7 @@ JSON = (
     '{"region": "other", "opens": 3, "unique_opens": 3}], '
     '"min_bucket": 3, '
     '"privacy": {"mode": "exact", "epsilon": null, "release_period_seconds": null, "released_until": null, '
-    '"first_open_at": "2025-03-03T12:05:00+00:00", "notes": ["a note"]}}'
+    '"first_open_at": "2025-03-03T12:05:00+00:00", "notes": ["a note"]}, '
+    '"by_client": [{"family": "outlook", "opens": 5, "share": 0.7143}, '
+    '{"family": "other", "opens": 2, "share": 0.2857}]}'
 )

@@ -32,6 +32,10 @@ REGION           OPENS   UNIQUE   (buckets under 3 uniques are 'other')
 NL                   6        5
 other                3        3
 
+MAIL CLIENT      OPENS    SHARE
+outlook              5    71.4%
+other                2    28.6%
+
 Figures: exact and live (privacy.epsilon off)
 Note: a note"""
 
@@ -50,6 +54,8 @@ day,2025-03-04,0,0,,
 hour,2025-03-03T13:00:00+01:00,9,,,
 region,NL,6,5,,
 region,other,3,3,,
+client,outlook,5,,,
+client,other,2,,,
 """
 
 

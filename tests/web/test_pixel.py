@@ -7,6 +7,7 @@ import time
 import pytest
 
 from pixelagg.config import load
+from pixelagg.core.clients import client_family
 from pixelagg.web.pixel import GIF
 from tests.helpers import AMBIGUOUS_CHOICES, FIXTURES, SAMPLE_ROWS, make_env
 
@@ -116,11 +117,14 @@ def test_address_lists_and_proxy_region(classifying_client, ip, ua, class_, regi
     days = sorted({time.strftime("%Y%m%d", m) for m in moments})
     counters = client.portal.call(client.service.store.read_counters, c["id"], days)
     stored = {day: sorted(fields) for day, fields in counters.items()}
-    # The hour's opens, the day's region, and the visitor's first open (hourly release periods).
+    # The hour's opens, the day's region and mail-client family (none for machines), and the
+    # visitor's first open (hourly release periods).
+    family = client_family(class_, ua)
     expected = [
         {
             time.strftime("%Y%m%d", m): sorted(
                 [f"r|{region}", f"h|{m.tm_hour:02d}|{class_}", f"f|{m.tm_hour}|{class_}"]
+                + ([f"c|{family}"] if family else [])
             )
         }
         for m in moments
