@@ -37,6 +37,8 @@ __all__ = [
 
 Z_95 = 1.96
 _SQRT_3 = math.sqrt(3)
+_KEYS_VARIANCE = 0.3
+"""Variance of one direct reader's number of keys: one, or with a fifth's chance two or three."""
 
 
 @dataclass(frozen=True)
@@ -296,9 +298,11 @@ def estimate_open_rate(
     ends = [(_point(x, low), _point(x, high)) for low, high in _ENDS]
     mpp_reads = max(c.rate_variance, sum(p.rate_variance for e in ends for p in e) / (2 * len(ends)))
 
-    # Input spreads: release noise, the sketch's error, and the sampling of realised repeat
-    # factors (geometric opens per reader: a reader's variance is f(f - 1), so L(f - 1) for
-    # L loads) and of prefetches per MPP recipient (one, or two: (q - 1)(2 - q) each).
+    # Input spreads: release noise, the sketch's error, and sampling. The prior describes what
+    # readers do on average; a campaign's few readers realise it with scatter: repeat factors
+    # (geometric opens per reader: a reader's variance is f(f - 1), so L(f - 1) for L loads),
+    # keys per reader (one, sometimes two or three: a variance of about 0.3 each), scanners'
+    # keys (Poisson) and prefetches per MPP recipient (one, or two: (q - 1)(2 - q) each).
     machines = MACHINE_KEYS.centre * recipients
     direct_loads = max(0.0, x.direct - machines)
     _, opens, _, learned = _opens_per_reader(
@@ -311,7 +315,9 @@ def estimate_open_rate(
     q = MPP_PREFETCHES.centre
     variances = {
         "direct": human.variance + (direct_loads * (opens - 1) if x.keys is not None else 0.0),
-        "keys": 0.0 if keys is None or x.keys is None else keys.variance + (uniques_error * x.keys) ** 2,
+        "keys": 0.0
+        if keys is None or x.keys is None
+        else keys.variance + (uniques_error * x.keys) ** 2 + _KEYS_VARIANCE * x.keys + machines,
         "proxy": proxy.variance + x.proxy * (repeat - 1),
         "mpp": mpp.variance + c.mpp * (q - 1) * (2 - q),
     }
