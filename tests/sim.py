@@ -115,10 +115,32 @@ class SimCampaign:
     mpp_readers: int = 0
     direct_readers: int = 0
     proxied_readers: int = 0
+    direct_keys: set[tuple[str, str]] = field(default_factory=set)
+    direct_loads: int = 0
+    proxied_loads: int = 0
+    prefetches: int = 0
+    machine_keys: set[tuple[str, str]] = field(default_factory=set)
+    """Scanners with a browser user agent: counted as human, readers of nothing."""
 
     @property
     def open_rate(self) -> float:
         return self.readers / self.recipients
+
+    def realised(self) -> dict[str, float]:
+        """The estimator's parameters as this campaign realised them (those it has readers for)."""
+        out = {"machine_keys": len(self.machine_keys) / self.recipients}
+        if self.direct_readers:
+            out["keys_per_reader"] = len(self.direct_keys) / self.direct_readers
+            out["opens_per_reader"] = self.direct_loads / self.direct_readers
+            if self.proxied_readers:
+                out["proxy_repeat"] = self.proxied_loads / self.proxied_readers / out["opens_per_reader"]
+        if self.mpp_recipients:
+            out["mpp_prefetches"] = self.prefetches / self.mpp_recipients
+            others = self.readers - self.mpp_readers
+            rest = self.recipients - self.mpp_recipients
+            if others and rest:
+                out["mpp_read_ratio"] = (self.mpp_readers / self.mpp_recipients) / (others / rest)
+        return out
 
     @property
     def open_rate_without_mpp(self) -> float | None:
@@ -170,26 +192,36 @@ class Builder:
         counts = [1] * len(devices)
         for _ in range(max(0, opens - len(devices))):
             counts[self.rng.randrange(len(devices))] += 1
+        c = self.campaign
         for (ip, ua), n in zip(devices, counts, strict=True):
-            self.campaign.hits.extend(Hit(ip, ua, declined) for _ in range(n))
-        self.campaign.readers += not declined
-        self.campaign.direct_readers += not declined
+            c.hits.extend(Hit(ip, ua, declined) for _ in range(n))
+            if not declined:
+                c.direct_keys.add((ip, ua))
+                c.direct_loads += n
+        c.readers += not declined
+        c.direct_readers += not declined
 
     def proxied(self, opens: int, pool: Sequence[str], ua: str, declined: bool = False) -> None:
         """A reader whose every open is fetched by the provider's proxy, from any of its addresses."""
-        self.campaign.hits.extend(Hit(self.rng.choice(pool), ua, declined) for _ in range(opens))
-        self.campaign.readers += not declined
-        self.campaign.proxied_readers += not declined
+        c = self.campaign
+        c.hits.extend(Hit(self.rng.choice(pool), ua, declined) for _ in range(opens))
+        c.readers += not declined
+        c.proxied_readers += not declined
+        c.proxied_loads += 0 if declined else opens
 
     def mpp(self, prefetches: int, relays: Sequence[str], reads: bool) -> None:
         """An MPP recipient: prefetched at delivery (maybe again), read or not; reads are unseen."""
         self.campaign.hits.extend(Hit(self.rng.choice(relays), MPP_UA) for _ in range(prefetches))
+        self.campaign.prefetches += prefetches
         self.campaign.mpp_recipients += 1
         self.campaign.mpp_readers += reads
         self.campaign.readers += reads
 
     def machine(self, ip: str, ua: str) -> None:
+        """A fetch by a scanner or bot, for no reader."""
         self.campaign.hits.append(Hit(ip, ua))
+        if KINDS[ua] == "human":
+            self.campaign.machine_keys.add((ip, ua))
 
     def done(self) -> SimCampaign:
         self.rng.shuffle(self.campaign.hits)

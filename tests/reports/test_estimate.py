@@ -6,6 +6,9 @@ and a small seeded simulation whose coverage is measured against the truth.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from pixelagg.config import load
@@ -21,7 +24,7 @@ from pixelagg.reports.estimate import (
 from pixelagg.reports.release import Figure
 from pixelagg.reports.stats import RELATIVE_ERROR
 from tests import sim
-from tests.helpers import make_env, store_url
+from tests.helpers import ROOT, make_env, store_url
 
 TABLE_IDS = ["gmail-proxies", "mpp-prefetches", "office-nat", "three-devices", "mixed-10k"]
 
@@ -148,6 +151,22 @@ def test_a_seeded_simulation_covers_the_truth(exact_client):
     assert summary.median_error <= 0.08, summary.lines()
     assert summary.reported_median_error is not None
     assert summary.median_error < summary.reported_median_error, summary.lines()
+
+
+@pytest.mark.slow
+def test_the_benchmark_scores_campaigns_through_a_real_serve(tmp_path):
+    """bench/simulate.py starts `pixelagg serve`, sends campaigns over HTTP and prints its figures."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "simulate.py"), "--campaigns", "3", "--store", "embedded"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "embedded store:" in run.stdout
+    assert "over 3 campaigns; median absolute error" in run.stdout
+    assert "mixed 10,000" in run.stdout
 
 
 # Edge cases of the estimator
