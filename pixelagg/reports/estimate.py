@@ -52,7 +52,7 @@ class Range:
 
 
 OPENS_PER_READER = Range(
-    1.1, 1.8, 3.0, "image loads per reader; ESPs report total/unique opens of about 1.5-2.5"
+    1.25, 1.8, 2.8, "image loads per reader; ESPs report total/unique opens of about 1.5-2.5"
 )
 KEYS_PER_READER = (
     (0.85, 1.25, 0.78),
