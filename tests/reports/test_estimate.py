@@ -107,8 +107,9 @@ def test_issue_campaigns_get_an_interval_holding_the_true_rate(make, kind, exact
     """Each campaign of the issue's table: the interval holds the truth, within [observed, 1]."""
     campaign = make()
     report = _through_service(exact_client(kind), campaign)
-    rate = sim.open_rate_of(report)
-    observed = sim.estimate_of(report).open_rate_observed
+    figures = sim.figures_of(report)
+    rate = sim.open_rate_of(report, figures)
+    observed = sim.estimate_of(figures).open_rate_observed
     assert observed is not None
     assert rate["low"] <= campaign.open_rate <= rate["high"]
     assert observed <= rate["low"] <= rate["estimate"] <= rate["high"] <= 1
@@ -129,7 +130,7 @@ def test_today_s_open_rate_misses_the_issue_campaigns(kind, exact_client):
 def test_mpp_recipients_are_counted_from_prefetches_not_relays(exact_client):
     """1,000 prefetches from 50 relays: about 1,000 MPP recipients, not 50."""
     report = _through_service(exact_client("embedded"), sim.mpp_prefetches())
-    mpp = sim.estimate_of(report).apple_mpp
+    mpp = sim.estimate_of(sim.figures_of(report)).apple_mpp
     assert report["unique_opens"]["by_class"]["apple_mpp"]["estimate"] == 50
     assert mpp.low <= 1000 <= mpp.high
     assert mpp.estimate >= 1000 / MPP_PREFETCHES.high
