@@ -65,32 +65,7 @@ KINDS = {  # the class each user agent above must get; tests/reports/test_estima
     **dict.fromkeys(DIRECT_UAS, "human"),
 }
 # First octets of residential addresses (RIPE and ARIN blocks); the pools below use others.
-_RESIDENTIAL = (
-    24,
-    31,
-    46,
-    62,
-    73,
-    77,
-    78,
-    79,
-    80,
-    81,
-    82,
-    83,
-    84,
-    85,
-    86,
-    87,
-    88,
-    89,
-    90,
-    91,
-    92,
-    93,
-    94,
-    95,
-)
+_RESIDENTIAL = (24, 31, 46, 62, 73, *range(77, 96))
 _POOLS = {"gmail": "66.249", "yahoo": "98.137", "relay": "172.224", "scanner": "64.235", "cloud": "20.42"}
 
 
@@ -258,8 +233,8 @@ class World:
 
 
 WORLD: dict[str, tuple[float, float, str]] = {
-    "mpp": (0.05, 0.55, "Apple Mail with MPP on; Litmus: Apple about half of all opens, less on B2B lists"),
-    "gmail": (0.05, 0.40, "Gmail through GoogleImageProxy; Litmus: about a quarter to a third of opens"),
+    "mpp": (0.05, 0.55, "Apple Mail with MPP on; Litmus (2022): MPP about half of all opens, less on B2B"),
+    "gmail": (0.05, 0.40, "Gmail through GoogleImageProxy: the largest client family after Apple's"),
     "yahoo": (0.0, 0.08, "Yahoo through YahooMailProxy: a few percent"),
     "office": (0.0, 0.20, "office readers of Outlook desktop behind one NAT address per office"),
     "read_rate": (0.10, 0.60, "share of non-MPP recipients who read: newsletters 15-40 %, small lists more"),
@@ -626,7 +601,7 @@ class Summary:
 def summarise(scores: Sequence[Score]) -> Summary:
     """The coverage of each interval, and the median error and width of the open rate."""
     n = len(scores)
-    with_without = [s for s in scores if s.without is not None and s.without_truth is not None]
+    without = [(s.without, s.without_truth) for s in scores if s.without and s.without_truth is not None]
     reported = [abs(s.reported - s.truth) for s in scores if s.reported is not None]
     return Summary(
         campaigns=n,
@@ -635,11 +610,7 @@ def summarise(scores: Sequence[Score]) -> Summary:
         median_error=statistics.median(s.error for s in scores),
         median_width=statistics.median(s.high - s.low for s in scores),
         mpp_coverage=sum(s.mpp[1] <= s.mpp_truth <= s.mpp[2] for s in scores) / n,
-        without_coverage=sum(
-            s.without[1] <= s.without_truth <= s.without[2]  # type: ignore[index,operator]
-            for s in with_without
-        )
-        / max(1, len(with_without)),
+        without_coverage=sum(w[1] <= truth <= w[2] for w, truth in without) / max(1, len(without)),
         observed_above_truth=sum(s.observed is not None and s.observed > s.truth + 1e-9 for s in scores),
         reported_median_error=statistics.median(reported) if reported else None,
     )

@@ -69,7 +69,11 @@ def _through_service(client, campaign: sim.SimCampaign) -> dict:
 # The simulator's user agents and hits
 
 
-@pytest.mark.parametrize(("user_agent", "class_"), list(sim.KINDS.items()), ids=list(range(len(sim.KINDS))))
+@pytest.mark.parametrize(
+    ("user_agent", "class_"),
+    list(sim.KINDS.items()),
+    ids=[f"{c}-{i}" for i, c in enumerate(sim.KINDS.values())],
+)
 def test_simulated_user_agents_get_the_class_the_model_gives_them(user_agent, class_):
     """Every user agent the simulator sends is classified as its reader kind assumes."""
     assert classify_user_agent(user_agent) == class_
