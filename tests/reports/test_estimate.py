@@ -135,7 +135,7 @@ def test_mpp_recipients_are_counted_from_prefetches_not_relays(exact_client):
     """1,000 prefetches from 50 relays: about 1,000 MPP recipients, not 50."""
     report = _through_service(exact_client("embedded"), sim.mpp_prefetches())
     mpp = sim.estimate_of(sim.figures_of(report)).apple_mpp
-    assert report["unique_opens"]["by_class"]["apple_mpp"]["estimate"] == 50
+    assert abs(report["unique_opens"]["by_class"]["apple_mpp"]["estimate"] - 50) <= 2  # a sketch of 50 relays
     assert mpp.low <= 1000 <= mpp.high
     assert mpp.estimate >= 1000 / MPP_PREFETCHES.high
 
