@@ -36,7 +36,8 @@ def test_counts_400_hits_from_200_visitors(serve, served_env, implementation):
     assert report["opens"]["total"] == 400
     assert abs(report["unique_opens"]["estimate"] - 200) <= 10
     assert report["unique_opens"]["low"] <= 200 <= report["unique_opens"]["high"]
-    assert report["open_rate"]["estimate"] == pytest.approx(0.2, abs=0.01)
+    assert report["open_rate_observed"] == pytest.approx(0.2, abs=0.01)
+    assert report["open_rate"]["low"] <= 0.2 <= report["open_rate"]["high"]  # 200 readers of 1,000
 
 
 def test_sigterm_loses_nothing_accepted(serve, served_env, implementation):

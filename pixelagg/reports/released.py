@@ -9,8 +9,9 @@ UTC days. Nothing here reads a count from the store except through `Release`. A 
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta, tzinfo
+from typing import NamedTuple
 
 from ..core.campaign import Campaign
 from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
@@ -18,6 +19,7 @@ from ..core.clients import CLIENT_FAMILIES
 from ..core.regions import OTHER_REGION, REGION_DOMAIN
 from ..store import Store
 from .cells import DAY, Term
+from .estimate import estimate_open_rate
 from .release import Figure, Policy, Release
 from .report import (
     Bounds,
@@ -28,6 +30,7 @@ from .report import (
     HourRow,
     OpenRate,
     Opens,
+    RateBounds,
     RegionRow,
     ReleaseInfo,
     Report,
@@ -40,7 +43,9 @@ __all__ = [
     "COUNTS_ONLY_METHOD",
     "FIRST_HOURS",
     "NOTES",
+    "NOT_SEEN",
     "REGION_SHOW_SD",
+    "rates",
     "released_report",
     "withheld_message",
 ]
@@ -51,8 +56,9 @@ REGION_SHOW_SD = 5.0
 min_bucket): with ~250 regions released, a smaller threshold would show empty ones."""
 FIRST_OPEN_SD = 3.0
 """Opens have begun in the first period whose released opens exceed this many deviations."""
+NOT_SEEN = "Apple Mail readers are estimated; image blockers are not counted."
 NOTES = (
-    "Apple Mail readers are estimated; image blockers are not counted.",
+    NOT_SEEN,
     "Figures carry differentially private noise, so small numbers can be off by a few; "
     "each interval includes it.",
 )
@@ -157,6 +163,7 @@ async def released_report(
         unique = {c: Figure(0) for c in CLASSES}
         everyone = human = Figure(0)
     machine = total(("total", "l"), MACHINE_CLASSES)
+    rated = rates(campaign.recipients, loads, unique if uniques else None, 0.0)
     method = (
         UNIQUES_METHOD.format(epsilon=policy.budget.epsilon)
         if uniques
@@ -176,7 +183,7 @@ async def released_report(
             by_class={c: Bounds(*_bounds(unique[c])) for c in CLASSES},
             method=method,
         ),
-        open_rate=_open_rate(human, campaign.recipients) if uniques else None,
+        open_rate=rated.open_rate,
         machine_share=_share(machine, all_loads),
         by_day=tuple(
             DayRow(
@@ -201,6 +208,9 @@ async def released_report(
         min_bucket=min_bucket,
         privacy=release_info(policy, release, first_open),
         by_client=_clients(got, min_bucket),
+        open_rate_observed=rated.observed,
+        apple_mpp=rated.apple_mpp,
+        open_rate_without_mpp=rated.without_mpp,
     )
 
 
@@ -209,15 +219,35 @@ def _bounds(figure: Figure) -> tuple[int, int, int]:
     return figure.shown, low, high
 
 
-def _open_rate(human: Figure, recipients: int | None) -> OpenRate | None:
-    if not recipients:
-        return None
-    low, high = human.bounds()
-    return OpenRate(
-        estimate=round(min(1.0, human.shown / recipients), 4),
-        low=round(min(1.0, low / recipients), 4),
-        high=round(min(1.0, high / recipients), 4),
-        method="unique human opens (human + image_proxy) / recipients, with the noise's 95% range",
+class Rates(NamedTuple):
+    """The report's open-rate fields, from the estimator (reports/estimate.py)."""
+
+    open_rate: OpenRate | None
+    observed: float | None
+    apple_mpp: Bounds | None
+    without_mpp: RateBounds | None
+
+
+def rates(
+    recipients: int | None,
+    loads: Mapping[str, Figure],
+    uniques: Mapping[str, Figure] | None,
+    uniques_error: float,
+) -> Rates:
+    """Readers, not visitor keys: the estimate with its whole uncertainty, from per-class figures."""
+    estimate = estimate_open_rate(recipients or 0, loads, uniques, uniques_error)
+    if estimate is None:
+        return Rates(None, None, None, None)
+    r = estimate.open_rate
+    mpp = estimate.apple_mpp
+    without = estimate.open_rate_without_mpp
+    return Rates(
+        OpenRate(round(r.estimate, 4), round(r.low, 4), round(r.high, 4), r.method),
+        None if estimate.open_rate_observed is None else round(estimate.open_rate_observed, 4),
+        Bounds(round(mpp.estimate), math.floor(mpp.low), math.ceil(mpp.high)),
+        None
+        if without is None
+        else RateBounds(round(without.estimate, 4), round(without.low, 4), round(without.high, 4)),
     )
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "HourRow",
     "OpenRate",
     "Opens",
+    "RateBounds",
     "RegionRow",
     "ReleaseInfo",
     "Report",
@@ -108,6 +109,15 @@ class OpenRate:
     low: float
     high: float
     method: str
+
+
+@dataclass(frozen=True, slots=True)
+class RateBounds:
+    """A share of recipients with its 95% interval."""
+
+    estimate: float
+    low: float
+    high: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +198,13 @@ class Report:
     min_bucket: int
     privacy: ReleaseInfo
     by_client: tuple[ClientRow, ...]
+    open_rate_observed: float | None
+    """(human + image_proxy uniques) / recipients, capped at 1: keys seen, not readers, and not
+    a lower bound (a reader on three devices is three keys)."""
+    apple_mpp: Bounds | None
+    """Recipients with Apple Mail Privacy Protection on, estimated from its prefetch loads."""
+    open_rate_without_mpp: RateBounds | None
+    """The open rate among the other recipients (the figure other tools show)."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as the API serves it."""

@@ -20,15 +20,14 @@ from ..core.campaign import Campaign
 from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
 from ..store import SketchRef, Store
 from ..store.batch import DECLINED_FIELD, parse_counter_field
-from .release import Policy
-from .released import COUNTS_ONLY_METHOD, released_report
+from .release import Figure, Policy
+from .released import COUNTS_ONLY_METHOD, NOT_SEEN, rates, released_report
 from .report import (
     Bounds,
     CampaignRef,
     DayRange,
     DayRow,
     HourRow,
-    OpenRate,
     Opens,
     RegionRow,
     ReleaseInfo,
@@ -60,8 +59,7 @@ BOUNDS_METHOD = (
 
 
 EXACT_NOTES = (
-    "Apple Mail Privacy Protection loads the image of every mail, read or not: those loads are "
-    "machine opens; image blockers are not counted.",
+    NOT_SEEN,
     "Figures are exact and live (privacy.epsilon is off): nothing protects a single recipient.",
 )
 
@@ -213,15 +211,12 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
 
     machine = sum(by_class[c] for c in MACHINE_CLASSES)
     human_bounds = bounds(human)
-    open_rate = None
-    if campaign.recipients and counts_uniques:
-        n = campaign.recipients
-        open_rate = OpenRate(
-            estimate=round(human / n, 4),
-            low=round(human_bounds.low / n, 4),
-            high=round(human_bounds.high / n, 4),
-            method="unique human opens (human + image_proxy) / recipients",
-        )
+    rated = rates(
+        campaign.recipients,
+        {c: Figure(by_class[c]) for c in classes},
+        {c: Figure(round(class_uniques[c])) for c in classes} if counts_uniques else None,
+        RELATIVE_ERROR,
+    )
     all_bounds = bounds(everyone)
     return Report(
         campaign=CampaignRef(campaign.id, campaign.name, campaign.recipients),
@@ -235,7 +230,7 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
             by_class={c: bounds(class_uniques[c]) for c in classes},
             method=BOUNDS_METHOD if counts_uniques else COUNTS_ONLY_METHOD,
         ),
-        open_rate=open_rate,
+        open_rate=rated.open_rate,
         machine_share=round(machine / total, 4) if total else None,
         by_day=tuple(
             DayRow(
@@ -267,4 +262,7 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
             notes=EXACT_NOTES,
         ),
         by_client=client_rows(by_client, [f for f, n in by_client.items() if n >= query.min_bucket]),
+        open_rate_observed=rated.observed,
+        apple_mpp=rated.apple_mpp,
+        open_rate_without_mpp=rated.without_mpp,
     )

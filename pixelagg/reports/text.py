@@ -44,6 +44,14 @@ def format_stats(report: Report | Withheld) -> str:
         )
     else:
         lines.append("Open rate          - (set --recipients to get one)")
+    if report.open_rate_observed is not None:
+        lines.append(f"  observed         {report.open_rate_observed:.1%}  (visitor keys; not a lower bound)")
+    without = report.open_rate_without_mpp
+    if without is not None:
+        lines.append(f"  without Apple MPP {without.estimate:.1%}  ({without.low:.1%} - {without.high:.1%})")
+    if report.apple_mpp is not None:
+        m = report.apple_mpp
+        lines.append(f"Apple MPP recipients {m.estimate}  ({m.low} - {m.high}, 95%)")
     share = report.machine_share
     lines.append(f"Machine share      {'-' if share is None else f'{share:.1%}'}")
     lines.append(f"Declined (GPC/DNT) {report.opens.declined}")

@@ -15,6 +15,7 @@ from pixelagg.reports.report import (
     HourRow,
     OpenRate,
     Opens,
+    RateBounds,
     RegionRow,
     ReleaseInfo,
     Report,
@@ -46,6 +47,9 @@ REPORT = Report(
     min_bucket=3,
     privacy=ReleaseInfo("exact", None, None, None, datetime(2025, 3, 3, 12, 5, tzinfo=UTC), ("a note",)),
     by_client=(ClientRow("outlook", 5, 0.7143), ClientRow("other", 2, 0.2857)),
+    open_rate_observed=0.125,
+    apple_mpp=Bounds(2, 1, 4),
+    open_rate_without_mpp=RateBounds(0.1316, 0.1, 0.2),
 )
 # The API's JSON before the report was typed, byte for byte (the order of the fields included),
 # then the privacy block the release step appends.
@@ -72,5 +76,7 @@ JSON = (
     '"privacy": {"mode": "exact", "epsilon": null, "release_period_seconds": null, "released_until": null, '
     '"first_open_at": "2025-03-03T12:05:00+00:00", "notes": ["a note"]}, '
     '"by_client": [{"family": "outlook", "opens": 5, "share": 0.7143}, '
-    '{"family": "other", "opens": 2, "share": 0.2857}]}'
+    '{"family": "other", "opens": 2, "share": 0.2857}], '
+    '"open_rate_observed": 0.125, "apple_mpp": {"estimate": 2, "low": 1, "high": 4}, '
+    '"open_rate_without_mpp": {"estimate": 0.1316, "low": 0.1, "high": 0.2}}'
 )

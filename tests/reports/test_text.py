@@ -14,6 +14,9 @@ Opens              9
 Unique opens       8  (7 - 9, 95%)
 Unique human opens 5  (5 - 6, 95%)
 Open rate          12.5%  (12.5% - 15.0%) of 40 recipients
+  observed         12.5%  (visitor keys; not a lower bound)
+  without Apple MPP 13.2%  (10.0% - 20.0%)
+Apple MPP recipients 2  (1 - 4, 95%)
 Machine share      44.4%
 Declined (GPC/DNT) 2
 

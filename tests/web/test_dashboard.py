@@ -303,11 +303,16 @@ def test_no_campaigns_says_so(signed_in):
     assert "No campaigns yet" in signed_in.get("/dashboard").text
 
 
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
 def test_campaign_list_shows_figures(campaign, signed_in):
-    """The list shows the open rate with its bounds, machine share, opens and uniques."""
+    """The list shows the report's open rate with its bounds, machine share, opens and uniques."""
     html = signed_in.get("/dashboard").text
+    rate = signed_in.stats(campaign["id"])["open_rate"]
     assert f'href="/dashboard/campaigns/{campaign["id"]}"' in html
-    assert f"50.0% <small>(50.0%{DASH}50.0%)</small>" in html  # 5 unique human opens / 10
+    assert f"{_pct(rate['estimate'])} <small>({_pct(rate['low'])}{DASH}{_pct(rate['high'])})</small>" in html
     assert "16.7%" in html  # 1 Apple MPP open of 6
     assert "<td>6</td>" in html
 
@@ -356,10 +361,13 @@ def test_campaign_page_shows_the_report_the_api_serves(campaign, signed_in):
 
 
 def test_campaign_page_headline(campaign, signed_in):
-    """The campaign page leads with the open rate and its 95% interval."""
+    """The campaign page leads with the open rate (the report's estimate) and its 95% interval."""
     html = signed_in.get(f"/dashboard/campaigns/{campaign['id']}").text
-    assert '<dl class="figures" id="headline"><div><dt>Open rate</dt><dd class="big">50.0%</dd>' in html
-    assert f"95% interval 50.0%{DASH}50.0%" in html
+    rate = signed_in.stats(campaign["id"])["open_rate"]
+    big = f'<dd class="big">{_pct(rate["estimate"])}</dd>'
+    assert f'<dl class="figures" id="headline"><div><dt>Open rate</dt>{big}' in html
+    assert f"95% interval {_pct(rate['low'])}{DASH}{_pct(rate['high'])}" in html
+    assert "Apple Mail readers are estimated; image blockers are not counted." in html
 
 
 def test_charts_are_named_images(campaign, signed_in):
