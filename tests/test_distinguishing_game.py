@@ -1,7 +1,7 @@
 """The sender as an adversary (P11): did one given recipient open? A distinguishing game.
 
 The attacker holds the admin token. He makes many campaigns of `min_recipients` (50), pads
-each with opens of his own (60 visitors, all from one country, so the country row is shown),
+each with opens of his own (120 visitors, all from one country, so the country row is shown),
 and in half of them, chosen by a coin he cannot see, the target opens once. After the release
 period closes he reads every output of each campaign and guesses. Differential privacy with
 budget ε bounds any guess's accuracy by e^ε / (1 + e^ε) (0.731 for ε = 1); the test allows
@@ -27,8 +27,8 @@ from tests.helpers import AUTH, BROWSER_UA, make_env
 pytestmark = pytest.mark.slow
 
 EPSILON = 1.0
-GAMES = 400
-PADDING = 60
+GAMES = 800
+PADDING = 120
 DAY = 86400
 BOUND = math.exp(EPSILON) / (1 + math.exp(EPSILON))
 
@@ -111,9 +111,9 @@ def test_attacker_with_every_cell_is_bounded_by_epsilon(game_client):
     client = game_client(str(EPSILON))
     accuracy = _accuracy(client, Attacker(Budget(EPSILON)), _play_backdated(client, GAMES, random.Random(11)))
     assert accuracy <= BOUND + _slack(GAMES), f"accuracy {accuracy:.3f} > bound {BOUND:.3f}"
-    # The attacker is a real one (about 0.60 over 2,000 games, bench/distinguishing_game.py):
+    # The attacker is a real one (about 0.58 over 2,000 games, bench/distinguishing_game.py):
     # well above chance, so the bound is not met by a guess that ignores the figures.
-    assert accuracy > 0.52
+    assert accuracy > 0.53
 
 
 def test_same_attacker_wins_every_game_without_noise(game_client):

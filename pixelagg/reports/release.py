@@ -140,34 +140,42 @@ class Release(Generic[K]):
 
     async def answer(self) -> dict[K, Figure]:
         """Every asked-for figure, from cells frozen now or before."""
+        # Cells are plain (kind, level, number, dim) tuples here: a report sums tens of
+        # thousands of terms (about 250 countries a day), so each one must cost little.
         cells = {
-            Cell(kind, t.level, t.number, dim) for kind, dim, terms in self._requests.values() for t in terms
+            (kind, t.level, t.number, dim) for kind, dim, terms in self._requests.values() for t in terms
         }
         values = await self._values(cells)
+        variances = {h: self.budget.variance(*h) for h in self.budget.shares}
         out: dict[K, Figure] = {}
         for key, (kind, dim, terms) in self._requests.items():
-            value = sum(t.sign * values[Cell(kind, t.level, t.number, dim)] for t in terms)
-            variance = sum(self.budget.variance(kind, t.level) for t in terms)
+            value = 0
+            variance = 0.0
+            for sign, level, number in terms:
+                value += sign * values[(kind, level, number, dim)]
+                variance += variances[(kind, level)]
             out[key] = Figure(value, variance)
         self._requests.clear()
         return out
 
     # frozen cells
 
-    async def _values(self, cells: Iterable[Cell]) -> dict[Cell, int]:
-        wanted = sorted(set(cells))
+    async def _values(
+        self, cells: Iterable[tuple[str, str, int, str]]
+    ) -> dict[tuple[str, str, int, str], int]:
+        wanted = {cell: Cell(*cell).name for cell in cells}
         if not wanted:
             return {}
         campaign_id = self.campaign.id
-        frozen = await self.store.read_released(campaign_id, [c.name for c in wanted])
-        missing = [c for c in wanted if c.name not in frozen]
+        frozen = await self.store.read_released(campaign_id, list(wanted.values()))
+        missing = [Cell(*c) for c, name in wanted.items() if name not in frozen]
         if missing:
             days = sorted({self._utc_day(c) for c in missing})
             counters = await self.store.read_counters(campaign_id, [day_key(d) for d in days])
             sums = {d: _day_sums(counters.get(day_key(d), {})) for d in days}
             noisy: dict[str, int] = {}
             groups: dict[tuple[str, str], list[Cell]] = defaultdict(list)
-            for cell in missing:
+            for cell in sorted(missing):
                 groups[(cell.kind, cell.level)].append(cell)
             for (kind, level), group in groups.items():
                 raw = [self._raw(c, counters, sums) for c in group]
@@ -175,7 +183,7 @@ class Release(Generic[K]):
                     zip((c.name for c in group), add_noise(raw, self.budget.scale(kind, level)), strict=True)
                 )
             frozen.update(await self.store.release_cells(campaign_id, noisy, self.policy.retention_seconds))
-        return {c: frozen[c.name] for c in wanted}
+        return {cell: frozen[name] for cell, name in wanted.items()}
 
     def _utc_day(self, cell: Cell) -> int:
         return cell.number if cell.level == "d" else cell.number * self.policy.period // DAY
