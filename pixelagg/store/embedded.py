@@ -3,8 +3,9 @@
 Values live in memory (sketches from the `hyperloglog` package, counters in dicts) with the
 same TTL semantics as Redis, and changed keys are saved at least every
 `store.persist_interval_ms` and at shutdown (`embedded_file.py`: SQLite with `secure_delete`,
-so an expired salt is overwritten in the file, not just unlinked; a lock file keeps a second
-process out).
+so an expired key is overwritten in the file, not just unlinked; a lock file keeps a second
+process out). Salts and seen sets are never saved (P12): they live in memory only
+(`salts.MemorySalts`), so a restart makes new salts and a returning reader counts again.
 """
 
 from __future__ import annotations

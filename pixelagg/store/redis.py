@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
@@ -30,8 +30,6 @@ from .redis_scripts import FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
 from .salts import RedisSalts, salt_lifetime, server_name
 
 __all__ = ["RedisStore"]
-
-T = TypeVar("T")
 
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 0.5
@@ -329,24 +327,15 @@ class RedisStore:
             for info in await self._describe(batch, binary):
                 yield info
         if self.salts.separate:
-            async for info in self._salt_scan(self.salts.scan(pattern)):
+            async for info in self.salts.scan(pattern):
                 yield info
 
     async def key_names(self, match: str) -> AsyncIterator[str]:
         async for key in self._scan_keys(match):
             yield key
         if self.salts.separate:
-            async for key in self._salt_scan(self.salts.key_names(match)):
+            async for key in self.salts.key_names(match):
                 yield key
-
-    async def _salt_scan(self, items: AsyncIterator[T]) -> AsyncIterator[T]:
-        """What the salt server yields, its errors counted and shown as the store's."""
-        try:
-            async for item in items:
-                yield item
-        except (RedisError, OSError) as exc:
-            self.errors += 1
-            raise StoreError(f"Salt server error during SCAN: {exc}") from None
 
     async def _describe(self, keys: list[str], binary: bool = True) -> list[KeyInfo]:
         pipe = self._pipe()

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from redis.exceptions import NoPermissionError, RedisError, ResponseError
 
 from ..core.privacy import SALT_GRACE_SECONDS, salt_window
+from ..exceptions import StoreError
 from .keys import KeyInfo
 
 __all__ = [
@@ -166,7 +167,10 @@ class MemorySalts:
 
 
 class RedisSalts:
-    """Salts on a Redis server (standalone or cluster). Redis errors reach the caller as they are."""
+    """Salts on a Redis server (standalone or cluster).
+
+    Redis errors of fetching and deleting reach the caller as they are (the store counts and
+    words them); a scan's errors are a StoreError, as the store's own scans' are."""
 
     def __init__(self, client: Any, where: str, *, separate: bool, cluster: bool) -> None:
         self.redis = client
@@ -198,19 +202,24 @@ class RedisSalts:
 
     async def scan(self, pattern: str) -> AsyncIterator[KeyInfo]:
         async for key in self.key_names(pattern):
-            pipe = self._pipe()
-            pipe.type(key)
-            pipe.pttl(key)
-            kind, ms = await pipe.execute()
-            if ms == -2:  # expired meanwhile
-                continue
-            kind = kind.decode()
-            value = await self.redis.get(key) if kind == "string" else b""
-            yield KeyInfo(key, kind, None if ms < 0 else ms / 1000, value or b"")
+            try:
+                pipe = self._pipe()
+                pipe.type(key)
+                pipe.pttl(key)
+                kind, ms = await pipe.execute()
+                kind = kind.decode()
+                value = await self.redis.get(key) if kind == "string" else b""
+            except (RedisError, OSError) as exc:
+                raise StoreError(f"Salt server error during SCAN: {exc}") from None
+            if ms != -2:  # -2: expired meanwhile
+                yield KeyInfo(key, kind, None if ms < 0 else ms / 1000, value or b"")
 
     async def key_names(self, pattern: str) -> AsyncIterator[str]:
-        async for key in self.redis.scan_iter(match=pattern, count=1000):
-            yield key.decode()
+        try:
+            async for key in self.redis.scan_iter(match=pattern, count=1000):
+                yield key.decode()
+        except (RedisError, OSError) as exc:
+            raise StoreError(f"Salt server error during SCAN: {exc}") from None
 
     async def persistence(self) -> Persistence:
         try:

@@ -11,6 +11,7 @@ import pytest
 from pixelagg.config import load
 from pixelagg.core.campaign import Campaign, new_campaign_id
 from pixelagg.core.privacy import SALT_GRACE_SECONDS, new_salt
+from pixelagg.exceptions import StoreError
 from pixelagg.store import EmbeddedStore, open_store
 from pixelagg.store.embedded_file import DB_NAME, StoreFile
 from pixelagg.store.keys import Keyspace
@@ -272,3 +273,16 @@ def test_problem_names_the_setting_and_the_fix(persistence, words):
 def test_no_problem_where_nothing_is_written():
     """A place that writes nothing has no problem."""
     assert salt_persistence_problem(Persistence("process memory")) is None
+
+
+async def test_unreachable_salt_server_fails_a_scan_as_a_store_error(tmp_path, redis_url):
+    """A scan (the audit's) with the salt server down is a StoreError, never a raw Redis error."""
+    config = load(
+        environ=make_env(tmp_path, redis_url, PIXELAGG_STORE_SALT_URL=f"redis://127.0.0.1:{vk.free_port()}")
+    )
+    store = open_store(config)
+    try:
+        with pytest.raises(StoreError, match="Salt server error"):
+            [i async for i in store.scan()]
+    finally:
+        await store.close()
