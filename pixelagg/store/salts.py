@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from redis.exceptions import NoPermissionError, RedisError, ResponseError
+from redis.exceptions import NoPermissionError, RedisClusterException, RedisError, ResponseError
 
 from ..core.privacy import SALT_GRACE_SECONDS, salt_window
 from ..exceptions import StoreError
@@ -218,7 +218,7 @@ class RedisSalts:
         try:
             async for key in self.redis.scan_iter(match=pattern, count=1000):
                 yield key.decode()
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             raise StoreError(f"Salt server error during SCAN: {exc}") from None
 
     async def persistence(self) -> Persistence:
@@ -228,7 +228,7 @@ class RedisSalts:
             return Persistence(self.where, unknown="the server refuses CONFIG GET to this user")
         except ResponseError as exc:  # managed services rename or disable CONFIG
             return Persistence(self.where, unknown=f"CONFIG GET failed ({exc})")
-        except (RedisError, OSError) as exc:
+        except (RedisError, RedisClusterException, OSError) as exc:
             return Persistence(self.where, unknown=f"the server is unreachable ({exc})", reachable=False)
         writes: list[str] = []
         for reply in replies:

@@ -242,9 +242,10 @@ async def test_persistence_unknown_when_config_is_refused(tmp_path, redis_url):
     assert password not in found.where
 
 
-async def test_persistence_unknown_when_unreachable(tmp_path, redis_url):
+@pytest.mark.parametrize("scheme", ["redis", "redis+cluster"], ids=["standalone", "cluster"])
+async def test_persistence_unknown_when_unreachable(tmp_path, redis_url, scheme):
     """A salt server that does not answer leaves persistence unknown, and says it was unreachable."""
-    found = await _persistence(tmp_path, redis_url, f"redis://127.0.0.1:{vk.free_port()}")
+    found = await _persistence(tmp_path, redis_url, f"{scheme}://127.0.0.1:{vk.free_port()}")
     assert found.unknown is not None and not found.reachable
 
 
