@@ -187,10 +187,13 @@ class RedisSalts:
             pipe = self._pipe()
             pipe.set(key, candidate, nx=True, get=True, px=ms)
             pipe.pttl(key)
-            previous, left = await pipe.execute()
-            if left == -1:  # a salt without a TTL (written by hand): give it one
-                await self.redis.pexpire(key, ms)
-                left = ms
+            try:
+                previous, left = await pipe.execute()
+                if left == -1:  # a salt without a TTL (written by hand): give it one
+                    await self.redis.pexpire(key, ms)
+                    left = ms
+            except RedisClusterException as exc:  # no node reachable: a Redis error like the others
+                raise RedisError(str(exc)) from None
             if left > 0:
                 return (candidate if previous is None else previous), left / 1000
         raise RedisError(f"salt {key} expired while it was read")

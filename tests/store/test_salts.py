@@ -287,3 +287,15 @@ async def test_unreachable_salt_server_fails_a_scan_as_a_store_error(tmp_path, r
             [i async for i in store.scan()]
     finally:
         await store.close()
+
+
+async def test_unreachable_cluster_salt_server_is_a_store_error(tmp_path, redis_url):
+    """A salt cluster that cannot be reached makes window_salt a StoreError (the cache then waits)."""
+    url = f"redis+cluster://127.0.0.1:{vk.free_port()}"
+    store = open_store(load(environ=make_env(tmp_path, redis_url, PIXELAGG_STORE_SALT_URL=url)))
+    try:
+        c = await _campaign(store)
+        with pytest.raises(StoreError):
+            await store.window_salt(c.id, time.time(), WINDOW)
+    finally:
+        await store.close()
