@@ -90,6 +90,12 @@ def _store_url(value: Any) -> str | None:
     return None
 
 
+def _without_password(url: str) -> str:
+    """A URL with its user and password replaced, for error messages that reach logs."""
+    scheme, sep, rest = url.partition("://")
+    return f"{scheme}{sep}(hidden)@{rest.rsplit('@', 1)[-1]}" if "@" in rest else url
+
+
 def _token(value: Any) -> str | None:
     if value is None:
         return None
@@ -141,6 +147,14 @@ class StoreConfig:
         "./pixelagg-data",
         "Directory of the embedded store, token file and lock.",
         env="PIXELAGG_DATA_DIR",
+    )
+    salt_url: str | None = _key(
+        None,
+        "Redis URL of the salts' server, which must write nothing to disk; empty = store.url's server.",
+        _store_url,
+    )
+    allow_persistent_salts: bool = _key(
+        False, "Start even when the salts' server writes to disk (appendonly, save) or cannot say."
     )
     key_prefix: str = _key("pixelagg", "Prefix of every Redis key.", _prefix)
     flush_interval_ms: int = _key(25, "How often buffered hits are written, in ms.", _between(1, 10_000))
@@ -234,8 +248,12 @@ class ClassifyConfig:
 @dataclass(frozen=True)
 class MetricsConfig:
     enabled: bool = _key(True, "Serve Prometheus metrics at /metrics.")
-    token: str | None = _key(None, "Bearer token required for /metrics; empty = open.", _token)
-    campaign_labels: bool = _key(False, "Label hit metrics by campaign id (more series).")
+    token: str | None = _key(
+        None, "Bearer token required for /metrics; empty = served on a loopback bind only.", _token
+    )
+    campaign_labels: bool = _key(
+        False, "Label hit metrics by campaign id: exact per-campaign counts (only with epsilon off)."
+    )
 
 
 @dataclass(frozen=True)
@@ -319,6 +337,8 @@ def _coerce(setting: Setting, value: Any) -> Any:
     def fail(why: str) -> ConfigError:
         # A secret is never echoed, not even a too-short one: error output reaches logs.
         shown = "(hidden)" if setting.name.endswith(("token", "tokens")) else repr(value)
+        if setting.name == "store.salt_url" and isinstance(value, str) and "@" in value:
+            shown = repr(_without_password(value))
         return ConfigError(f"Config '{setting.name}' has value {shown}. {why}")
 
     t = setting.type
@@ -391,4 +411,23 @@ def load(path: str | os.PathLike[str] | None = None, environ: Mapping[str, str] 
         sections.setdefault(section, {})[key] = _coerce(setting, value)
 
     hints = get_type_hints(Config)
-    return Config(**{name: hints[name](**values) for name, values in sections.items()})
+    config = Config(**{name: hints[name](**values) for name, values in sections.items()})
+    _check_together(config)
+    return config
+
+
+def _check_together(config: Config) -> None:
+    """Keys that are valid alone but not together."""
+    if config.metrics.campaign_labels and config.privacy.epsilon is not None:
+        raise ConfigError(
+            "Config 'metrics.campaign_labels' is on while 'privacy.epsilon' is "
+            f"{config.privacy.epsilon}: per-campaign metric labels publish exact counts, which "
+            "the release step's guarantee forbids. Turn metrics.campaign_labels off, or set "
+            "privacy.epsilon: off (exact figures)."
+        )
+    if config.store.salt_url and not config.store.url:
+        raise ConfigError(
+            f"Config 'store.salt_url' has value {_without_password(config.store.salt_url)!r} but "
+            "'store.url' is empty: the embedded store keeps salts in memory. Set store.url, or "
+            "leave store.salt_url empty."
+        )

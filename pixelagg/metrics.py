@@ -1,6 +1,8 @@
 """Prometheus metrics. Labels are closed sets (results, classes, routes): never request data.
 
-Per-campaign labels exist only when `metrics.campaign_labels` is on, to bound cardinality.
+Per-campaign labels exist only when `metrics.campaign_labels` is on (refused while epsilon is:
+they are exact counts), and a deleted campaign's series goes with it. /metrics needs
+`metrics.token` unless the server listens on loopback only.
 Each fact has one series: a dropped hit is `pixelagg_hits_total{result="dropped"}`, a failed
 batch write `pixelagg_write_batches_total{outcome="failed"}`.
 
@@ -14,8 +16,9 @@ failed calls are counted by the store itself and read the same way.
 from __future__ import annotations
 
 import bisect
+import ipaddress
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
@@ -24,9 +27,20 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 if TYPE_CHECKING:
+    from .config import Config
     from .store import Store
 
-__all__ = ["HIT_RESULTS", "LATENCY_BUCKETS", "Metrics", "StoreCalls", "Tally", "Timings"]
+__all__ = [
+    "HIT_RESULTS",
+    "LATENCY_BUCKETS",
+    "CampaignTally",
+    "Metrics",
+    "StoreCalls",
+    "Tally",
+    "Timings",
+    "loopback_bind",
+    "metrics_served",
+]
 
 HIT_RESULTS = (
     "counted",
@@ -55,6 +69,24 @@ class Tally(Collector):
         for value, count in list(self.counts.items()):
             family.add_metric([value], count)
         yield family
+
+
+class CampaignTally(Tally):
+    """Counted opens by campaign (metrics.campaign_labels, only with epsilon off).
+
+    A campaign that no longer exists (deleted, or gone with the retention) loses its series at
+    the next scrape: `live(campaign_id)` is asked then, and a dead campaign's count is dropped.
+    """
+
+    def __init__(self, live: Callable[[str], bool] | None = None) -> None:
+        super().__init__("pixelagg_campaign_hits", "Counted opens by campaign.", "campaign")
+        self.live = live
+
+    def collect(self) -> Iterator[Metric]:
+        if self.live is not None:
+            for campaign_id in [c for c in self.counts if not self.live(c)]:
+                del self.counts[campaign_id]
+        yield from super().collect()
 
 
 class Timings(Collector):
@@ -111,16 +143,17 @@ class StoreCalls(Collector):
 class Metrics:
     """One registry per app, so several apps in one process (tests) do not collide."""
 
-    def __init__(self, store: Store | None = None, campaign_labels: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store | None = None,
+        campaign_labels: bool = False,
+        live_campaign: Callable[[str], bool] | None = None,
+    ) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.hits = Tally("pixelagg_hits", "Pixel requests by result.", "result", HIT_RESULTS)
         self.hits_by_class = Tally("pixelagg_hits_by_class", "Counted opens by class.", "class")
-        self.campaign_hits = (
-            Tally("pixelagg_campaign_hits", "Counted opens by campaign.", "campaign")
-            if campaign_labels
-            else None
-        )
+        self.campaign_hits = CampaignTally(live_campaign) if campaign_labels else None
         self.latency = Timings("pixelagg_request_seconds", "Request latency by route.", LATENCY_BUCKETS)
         store_calls = StoreCalls(store) if store is not None else None
         for collector in (self.hits, self.hits_by_class, self.campaign_hits, self.latency, store_calls):
@@ -138,3 +171,19 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+def loopback_bind(host: str) -> bool:
+    """Whether the server listens on loopback only (127.0.0.0/8, ::1 or localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def metrics_served(config: Config) -> bool:
+    """Whether /metrics exists: with metrics.token, or without one on a loopback bind only."""
+    m = config.metrics
+    return m.enabled and (m.token is not None or loopback_bind(config.server.host))

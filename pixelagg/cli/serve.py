@@ -10,6 +10,7 @@ import click
 from .. import __version__
 from ..client import advertise, http_url
 from ..exceptions import PixelaggError
+from ..reports.startup import startup_notices
 from ..tokens import admin_token
 from .options import fail, guarded, load_config
 
@@ -47,6 +48,8 @@ def serve(
             f"--workers {config.server.workers} needs a Redis store: the embedded store serves one "
             "process only. Set PIXELAGG_STORE_URL=redis://... (or store.url) to run more workers."
         )
+    for line in guarded(lambda: startup_notices(config)):  # the audit's checks of the settings
+        click.echo(line, err=True)
     _, path, created = guarded(lambda: admin_token(config))
     if path is not None:
         verb = "Created a new" if created else "Using the"

@@ -41,6 +41,9 @@ class LegalBasisUse:
 
 
 # A block is a paragraph (str) or a bulleted list (tuple of str); lines are plain text.
+# What the figures guarantee is said as the configuration makes it, and nothing more: the
+# release step (epsilon, the period, min_recipients) or exact counts; a keyed hash only when
+# unique opens are counted (privacy.uniques).
 _Block = str | tuple[str, ...]
 
 
@@ -56,6 +59,62 @@ def _about_months(days: int, lang: str) -> str:
         return ""
     months = round(days / 30.44)
     return f" (ongeveer {months} maanden)" if lang == "nl" else f" (about {months} months)"
+
+
+def _period(seconds: int, lang: str) -> str:
+    """A release period in words: 'hour', '15 minutes' (English); 'uur', '15 minuten' (Dutch)."""
+    if seconds == 3600:
+        return "uur" if lang == "nl" else "hour"
+    if seconds % 60 == 0:
+        n, one, many = seconds // 60, ("minuut", "minuten"), ("minute", "minutes")
+    else:
+        n, one, many = seconds, ("seconde", "seconden"), ("second", "seconds")
+    words = one if lang == "nl" else many
+    return words[0] if n == 1 else f"{n} {words[1]}"
+
+
+def _figures(config: Config, lang: str) -> str:
+    """What the configuration guarantees about the figures, and no more."""
+    p = config.privacy
+    if p.epsilon is None:
+        if lang == "nl":
+            return (
+                "De tellingen zijn exact en worden bijgewerkt zodra er openingen binnenkomen. Bij "
+                "een nieuwsbrief aan weinig mensen kunnen ze laten zien of, en wanneer, een bepaalde "
+                "ontvanger hem heeft geopend."
+            )
+        return (
+            "The counts are exact and are updated as opens arrive. For a newsletter sent to few "
+            "people, they can show whether, and when, a particular recipient opened it."
+        )
+    eps, period = f"{p.epsilon:g}", _period(p.release_period_seconds, lang)
+    if lang == "nl":
+        small = (
+            f"; nieuwsbrieven aan minder dan {p.min_recipients} ontvangers (of aan een aantal dat we niet "
+            "hebben vastgelegd) rapporteren we helemaal niet"
+            if p.min_recipients > 0
+            else ""
+        )
+        return (
+            "Elk cijfer over openingen dat wij zien, wordt vrijgegeven met differentiële privacy: "
+            f"per nieuwsbrief zien we de tellingen eens per {period}, nadat die periode is "
+            f"afgelopen, met willekeurige ruis die is afgestemd op een privacybudget van ε = {eps} "
+            "per nieuwsbrief. Dat begrenst wat een cijfer, of alle cijfers samen, kan onthullen over "
+            f"de vraag of u een nieuwsbrief hebt geopend{small}."
+        )
+    small = (
+        f"; newsletters sent to fewer than {p.min_recipients} recipients (or to a number we did not "
+        "record) are not reported at all"
+        if p.min_recipients > 0
+        else ""
+    )
+    return (
+        "Every figure about opens that we see is released with differential privacy: for each "
+        f"newsletter we see the counts once per {period}, after that period has closed, with "
+        f"random noise calibrated to a privacy budget of ε = {eps} per newsletter. This bounds "
+        "what any figure, or all of them together, can reveal about whether you opened a "
+        f"newsletter{small}."
+    )
 
 
 def _basis_words(use: LegalBasisUse, lang: str) -> str:
@@ -105,11 +164,10 @@ def _blocks_en(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         "whether and when the images in the newsletter are loaded, counted per campaign and per day and hour;"
     ]
     if by_country:
-        other = (
-            f"; countries with fewer than {p.min_bucket} unique opens are combined as “other”"
-            if p.min_bucket > 0
-            else ""
-        )
+        fewer = f"fewer than {p.min_bucket} unique opens" if p.uniques else f"fewer than {p.min_bucket} opens"
+        if p.epsilon is not None:
+            fewer = f"fewer than {p.min_bucket} opens, or too few to stand out from the added noise,"
+        other = f"; countries with {fewer} are combined as “other”" if p.min_bucket > 0 else ""
         measured.append(
             f"the country the request came from (never a finer location such as a region or city){other};"
         )
@@ -125,21 +183,39 @@ def _blocks_en(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
     )
     contact = n.contact or _NO_CONTACT["en"]
     whom = f"contact {n.organisation} at {contact}" if n.organisation else f"contact us at {contact}"
+    kept = (
+        f"{_days(p.retention_days, 'en')}{_about_months(p.retention_days, 'en')} and are then "
+        "deleted automatically."
+    )
+    if p.uniques:
+        memory = [
+            "We do not keep your IP address, your user agent (the name and version of your mail "
+            "program) or any identifier. Your IP address and user agent are used only briefly in "
+            f"the server’s memory: {country}to tell mail programs from proxies and machines, and "
+            "to compute a keyed hash that is counted in an aggregate tally of unique opens. They "
+            "are then discarded.",
+            f"The key for this hash is random and is used for {_days(p.salt_window_days, 'en')} at "
+            "most. It is then destroyed, after which the counts can no longer be linked to anyone. "
+            f"The aggregate counts are kept for {kept}",
+        ]
+    else:
+        country = "to look up the country and " if by_country else ""
+        memory = [
+            "We do not keep your IP address, your user agent (the name and version of your mail "
+            "program) or any identifier. Your IP address and user agent are used only briefly in "
+            f"the server’s memory: {country}to tell mail programs from proxies and machines. They "
+            "are then discarded. We count opens only: we do not recognise repeated opens by the "
+            "same reader, so nothing derived from your address or mail program is kept, not even "
+            f"in coded form. The counts are kept for {kept}",
+        ]
     return [
         "We measure how often our newsletters are opened. To do so, each newsletter contains a "
         "small, invisible image (a “pixel”). The address of this image is the same for every "
         "recipient of a newsletter: it contains nothing that identifies you.",
         "What we measure:",
         tuple(measured),
-        "We do not keep your IP address, your user agent (the name and version of your mail "
-        "program) or any identifier. Your IP address and user agent are used only briefly in the "
-        f"server’s memory: {country}to tell mail programs from proxies and machines, and to "
-        "compute a keyed hash that is counted in an aggregate tally of unique opens. They are "
-        "then discarded.",
-        f"The key for this hash is random and is used for {_days(p.salt_window_days, 'en')}. It "
-        "is then destroyed, after which the counts can no longer be linked to anyone. The "
-        f"aggregate counts are kept for {_days(p.retention_days, 'en')}"
-        f"{_about_months(p.retention_days, 'en')} and are then deleted automatically.",
+        _figures(config, "en"),
+        *memory,
         *_legal_basis(uses, "en"),
         "You can block this measurement by turning off the automatic loading of remote images "
         "(sometimes called external content) in your mail program. If your mail program or "
@@ -157,11 +233,13 @@ def _blocks_nl(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         "nieuwsbrief en per dag en uur;"
     ]
     if by_country:
-        other = (
-            f"; landen met minder dan {p.min_bucket} unieke openingen tellen we samen als ‘overig’"
-            if p.min_bucket > 0
-            else ""
-        )
+        fewer = f"minder dan {p.min_bucket} {'unieke ' if p.uniques else ''}openingen"
+        if p.epsilon is not None:
+            fewer = (
+                f"minder dan {p.min_bucket} openingen, of te weinig om boven de toegevoegde ruis "
+                "uit te komen,"
+            )
+        other = f"; landen met {fewer} tellen we samen als ‘overig’" if p.min_bucket > 0 else ""
         measured.append(
             f"uit welk land het verzoek komt (nooit een preciezere plaats, zoals een regio of stad){other};"
         )
@@ -175,6 +253,33 @@ def _blocks_nl(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         if p.honor_dnt
         else "een Global Privacy Control-signaal (Sec-GPC)"
     )
+    kept = (
+        f"bewaren we {_days(p.retention_days, 'nl')}{_about_months(p.retention_days, 'nl')}; "
+        "daarna worden ze automatisch verwijderd."
+    )
+    if not p.uniques and by_country:
+        country = "om het land op te zoeken en "
+    not_kept = (
+        "Wij bewaren uw IP-adres niet, en ook niet uw user agent (naam en versie van uw "
+        "e-mailprogramma) of een ander kenmerk waaraan u te herkennen bent. Uw IP-adres en user "
+        f"agent worden alleen kort in het geheugen van de server gebruikt: {country}om "
+        "e-mailprogramma’s te onderscheiden van proxy’s en machines"
+    )
+    if p.uniques:
+        memory = [
+            f"{not_kept}, en om er met een geheime sleutel een hashwaarde van te berekenen die "
+            "alleen meetelt in een geaggregeerde telling van unieke openingen. Daarna worden ze "
+            "weggegooid.",
+            "De sleutel voor die hashwaarde is willekeurig gekozen en wordt hoogstens "
+            f"{_days(p.salt_window_days, 'nl')} gebruikt. Daarna wordt hij vernietigd; vanaf dat "
+            f"moment zijn de tellingen niet meer aan iemand te koppelen. De geaggregeerde tellingen {kept}",
+        ]
+    else:
+        memory = [
+            f"{not_kept}. Daarna worden ze weggegooid. Wij tellen alleen openingen: we herkennen "
+            "niet of dezelfde lezer een nieuwsbrief vaker opent, dus er wordt niets bewaard dat van "
+            f"uw adres of e-mailprogramma is afgeleid, ook niet in gecodeerde vorm. De tellingen {kept}",
+        ]
     contact = n.contact or _NO_CONTACT["nl"]
     whom = (
         f"neem dan contact op met {n.organisation} via {contact}"
@@ -188,17 +293,8 @@ def _blocks_nl(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         "herkennen.",
         "Wat we meten:",
         tuple(measured),
-        "Wij bewaren uw IP-adres niet, en ook niet uw user agent (naam en versie van uw "
-        "e-mailprogramma) of een ander kenmerk waaraan u te herkennen bent. Uw IP-adres en user "
-        f"agent worden alleen kort in het geheugen van de server gebruikt: {country}om "
-        "e-mailprogramma’s te onderscheiden van proxy’s en machines, en om er met een geheime "
-        "sleutel een hashwaarde van te berekenen die alleen meetelt in een geaggregeerde telling "
-        "van unieke openingen. Daarna worden ze weggegooid.",
-        "De sleutel voor die hashwaarde is willekeurig gekozen en wordt "
-        f"{_days(p.salt_window_days, 'nl')} gebruikt. Daarna wordt hij vernietigd; vanaf dat "
-        "moment zijn de tellingen niet meer aan iemand te koppelen. De geaggregeerde tellingen "
-        f"bewaren we {_days(p.retention_days, 'nl')}{_about_months(p.retention_days, 'nl')}; "
-        "daarna worden ze automatisch verwijderd.",
+        _figures(config, "nl"),
+        *memory,
         *_legal_basis(uses, "nl"),
         "U kunt deze meting tegenhouden door in uw e-mailprogramma het automatisch laden van "
         f"externe afbeeldingen uit te zetten. Stuurt uw e-mailprogramma of browser {signals} "

@@ -17,5 +17,5 @@ def open_store(config: Config) -> Store:
     keys = Keyspace(config.store.key_prefix)
     retention = config.privacy.retention_days * 86400
     if config.store.url:
-        return RedisStore(config.store.url, keys, retention)
+        return RedisStore(config.store.url, keys, retention, config.store.salt_url)
     return EmbeddedStore(config.data_dir, keys, retention, config.store.persist_interval_ms / 1000).open()

@@ -9,6 +9,7 @@ from ..core.campaign import Campaign
 from ..core.privacy import Salt
 from .batch import Batch, SketchRef
 from .keys import KeyInfo
+from .salts import SaltStore
 
 __all__ = ["SketchRef", "Store"]
 
@@ -21,6 +22,11 @@ class Store(Protocol):
     """Round trips made so far (commands and pipelines); the embedded store makes none."""
     errors: int
     """Calls that failed so far, writes and reads alike."""
+
+    @property
+    def salts(self) -> SaltStore:
+        """Where the salts live (salts.py): memory, or a Redis server that writes no file."""
+        ...
 
     def start(self) -> None:
         """Start background work (the embedded store's saving); call inside the event loop."""
@@ -70,9 +76,14 @@ class Store(Protocol):
     def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:
         """Every stored key (or those matching a glob), with its TTL and a view of its value.
 
-        binary=False leaves sketch and salt values unread (value b''), which keeps the audit
-        fast on large stores: it never scans them.
+        binary=False leaves sketch values unread (value b''; on Redis only a string's header
+        is read, to tell a sketch from other strings), which keeps the audit fast on large
+        stores. Salts are read either way, so the audit can look for copies of them.
         """
+        ...
+
+    def key_names(self, match: str) -> AsyncIterator[str]:
+        """The names of every key matching a glob, under the prefix or not: never a value."""
         ...
 
     async def close(self) -> None: ...

@@ -3,8 +3,9 @@
 Values live in memory (sketches from the `hyperloglog` package, counters in dicts) with the
 same TTL semantics as Redis, and changed keys are saved at least every
 `store.persist_interval_ms` and at shutdown (`embedded_file.py`: SQLite with `secure_delete`,
-so an expired salt is overwritten in the file, not just unlinked; a lock file keeps a second
-process out).
+so an expired key is overwritten in the file, not just unlinked; a lock file keeps a second
+process out). Salts and seen sets are never saved (P12): they live in memory only
+(`salts.MemorySalts`), so a restart makes new salts and a returning reader counts again.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from ..core.campaign import Campaign, encode_changes
-from ..core.privacy import Salt, new_salt, salt_window
+from ..core.privacy import Salt, new_salt
 from ..exceptions import StoreError
 from ..tasks import stop_task
 from .base import SketchRef
 from .batch import Batch
 from .embedded_file import DB_NAME, Entry, StoreFile
 from .keys import KeyInfo, Keyspace
+from .salts import MemorySalts, salt_lifetime
 from .sketch import add_elements, new_sketch
 
 __all__ = ["DB_NAME", "EmbeddedStore"]
@@ -50,6 +52,8 @@ class EmbeddedStore:
         self._seen: dict[str, tuple[set[bytes], float]] = {}
         """Seen sets (key -> elements, expiry) for first opens: in memory only, never saved, so
         they die with their salt window or with the process."""
+        self.salts = MemorySalts()
+        """Salts live in memory only, never in the file (P12): a restart makes new ones."""
         self._dirty: set[str] = set()
         self._file: StoreFile | None = None
         self._task: asyncio.Task[None] | None = None
@@ -61,6 +65,12 @@ class EmbeddedStore:
     def open(self) -> EmbeddedStore:
         """Take the lock, load the saved keys and drop the expired ones."""
         self._file, self._data = StoreFile.open(self.data_dir)
+        # Releases before salts moved to memory saved them in the file: erase them now.
+        saved_salts = [key for key in self._data if self.keys.is_salt(key)]
+        if saved_salts:
+            for key in saved_salts:
+                del self._data[key]
+            self._file.save([], saved_salts)
         return self
 
     def start(self) -> None:
@@ -116,6 +126,7 @@ class EmbeddedStore:
     async def close(self) -> None:
         await stop_task(self._task)
         self._task = None
+        await self.salts.close()
         if self._file is not None:
             await self.persist()
             self._file.close()
@@ -202,6 +213,7 @@ class EmbeddedStore:
             self._delete(key)
         for key in [k for k in self._seen if fnmatch.fnmatchcase(k, pattern)]:
             del self._seen[key]
+        await self.salts.delete(pattern)
         index = self._get(self.keys.campaigns())
         if index is not None and campaign_id in index.value:
             del index.value[campaign_id]
@@ -218,13 +230,9 @@ class EmbeddedStore:
         if "first_hit" not in meta.value:
             meta.value["first_hit"] = repr(now)
             self._dirty.add(self.keys.meta(campaign_id))
-        index, expires_at = salt_window(float(meta.value["first_hit"]), now, window_seconds)
-        key = self.keys.salt(campaign_id, index)
-        entry = self._get(key)
-        if entry is None:
-            entry = Entry("string", new_salt(), float(int(expires_at) + 1))
-            self._put(key, entry)
-        return Salt(index, entry.value, expires_at)
+        index, ttl = salt_lifetime(float(meta.value["first_hit"]), now, window_seconds)
+        salt, left = await self.salts.get_or_create(self.keys.salt(campaign_id, index), new_salt(), ttl)
+        return Salt(index, salt, now + left)
 
     # hits
 
@@ -352,12 +360,22 @@ class EmbeddedStore:
                 key,
                 entry.kind,
                 entry.expires_at - now,
-                entry.encode() if text or binary else b"",
+                entry.encode() if entry.kind != "hll" or binary else b"",
                 {str(k): str(v) for k, v in entry.value.items()} if text else None,
             )
         for key, (members, expires_at) in list(self._seen.items()):
             if expires_at > now and fnmatch.fnmatchcase(key, pattern):
-                yield KeyInfo(key, "set", expires_at - now, b"".join(sorted(members)) if binary else b"")
+                ordered = tuple(sorted(members))
+                yield KeyInfo(key, "set", expires_at - now, b"".join(ordered), members=ordered)
+        async for info in self.salts.scan(pattern):
+            yield info
+
+    async def key_names(self, match: str) -> AsyncIterator[str]:
+        for key in [*self._data, *self._seen]:
+            if fnmatch.fnmatchcase(key, match):
+                yield key
+        async for key in self.salts.key_names(match):
+            yield key
 
     def saved_files(self) -> list[Path]:
         """Files this store writes, for privacy scans."""

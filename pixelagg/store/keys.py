@@ -20,12 +20,13 @@ class KeyInfo:
     """One stored key as the audit and the tests see it."""
 
     key: str
-    kind: str  # hash, hll, string, zset
+    kind: str  # hash, hll, set, string, zset (a Redis string is 'hll' when it holds a sketch)
     ttl: float | None  # seconds left; None means no expiry (never allowed)
     value: bytes  # a serialised view of the value, for scans of raw data
     # Hash fields (name -> value) and zset members (member -> score) as text, so the audit
     # reads them without parsing `value`; None for strings and sketches.
     fields: Mapping[str, str] | None = None
+    members: tuple[bytes, ...] | None = None  # a set's members (seen sets); None for the rest
 
 
 class Keyspace:
@@ -47,7 +48,16 @@ class Keyspace:
         return f"{self.tag(campaign_id)}:meta"
 
     def salt(self, campaign_id: str, window: int) -> str:
+        """A window's salt: kept by the salt store (memory, or a server that writes no file)."""
         return f"{self.tag(campaign_id)}:salt:{window}"
+
+    def salt_pattern(self, campaign_id: str) -> str:
+        return f"{self.tag(campaign_id)}:salt:*"
+
+    def is_salt(self, key: str) -> bool:
+        """Whether a key under this prefix is named as a salt."""
+        match = self._pattern.match(key)
+        return match is not None and (match.group("rest") or "").startswith("salt:")
 
     def writes(self, campaign_id: str) -> str:
         """The last batch sequence number applied per writer process (random ids), for retries."""

@@ -21,21 +21,24 @@ from redis.exceptions import RedisError
 from redis.retry import Retry
 
 from ..core.campaign import Campaign, encode_changes
-from ..core.privacy import Salt, new_salt, salt_window
+from ..core.privacy import Salt, new_salt
 from ..exceptions import ConfigError, StoreError
 from .base import SketchRef
 from .batch import Batch, CampaignBatch
 from .keys import KeyInfo, Keyspace
 from .redis_scripts import FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
+from .salts import RedisSalts, salt_lifetime, server_name
 
 __all__ = ["RedisStore"]
 
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 0.5
 CLOSE_TIMEOUT = 5.0
+HLL_MAGIC = b"HYLL"
+"""Every Redis HyperLogLog value starts so; a string without it under a sketch's name is no sketch."""
 
 
-def _client(url: str) -> Any:
+def _client(url: str, key: str = "store.url") -> Any:
     """A redis-py asyncio client for a store URL; redis+cluster:// lists startup nodes."""
     # Fail fast and retry once: the aggregator keeps the batch and retries with backoff, so a
     # long client-side retry loop would only delay that and hold up /readyz.
@@ -51,7 +54,8 @@ def _client(url: str) -> Any:
             host, _, port = hostport.rpartition(":")
             if not host or not port.isdigit():
                 raise ConfigError(
-                    f"Config 'store.url' has value {url!r}. Cannot read host:port {hostport!r}."
+                    f"Config '{key}' names the servers {server_name(url)!r}. "
+                    f"Cannot read host:port {hostport!r}."
                 )
             nodes.append(ClusterNode(host, int(port)))
         creds = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
@@ -71,7 +75,7 @@ class RedisStore:
 
     kind = "redis"
 
-    def __init__(self, url: str, keys: Keyspace, retention_seconds: int) -> None:
+    def __init__(self, url: str, keys: Keyspace, retention_seconds: int, salt_url: str | None = None) -> None:
         self.url = url
         self.keys = keys
         self.retention = retention_seconds
@@ -79,6 +83,15 @@ class RedisStore:
         self.redis = _client(url)
         self.round_trips = 0
         self.errors = 0
+        # Salts on the main server, or on store.salt_url's, which must write nothing to disk.
+        if salt_url:
+            where = f"the salt server ({server_name(salt_url)})"
+            client = _client(salt_url, "store.salt_url")
+            cluster = salt_url.startswith(("redis+cluster://", "rediss+cluster://"))
+            self.salts = RedisSalts(client, where, separate=True, cluster=cluster)
+        else:
+            where = f"the store's server ({server_name(url)})"
+            self.salts = RedisSalts(self.redis, where, separate=False, cluster=self.cluster)
 
     async def _call(self, coro: Any) -> Any:
         """Await one command or pipeline, counted as a round trip (and as an error if it fails)."""
@@ -106,6 +119,7 @@ class RedisStore:
         # Never let a dead node hold up a shutdown.
         with contextlib.suppress(TimeoutError, RedisError, OSError):
             await asyncio.wait_for(self.redis.aclose(), CLOSE_TIMEOUT)
+        await self.salts.close()
 
     # campaigns
 
@@ -167,6 +181,8 @@ class RedisStore:
             else:
                 await self._call(self.redis.unlink(*chunk))
         await self._call(self.redis.zrem(self.keys.campaigns(), campaign_id))
+        if self.salts.separate:
+            await self._call(self.salts.delete(self.keys.salt_pattern(campaign_id)))
         return existed
 
     # salts
@@ -176,13 +192,11 @@ class RedisStore:
         first = await self._call(self.redis.eval(FIRST_HIT, 1, meta, repr(now)))
         if first is None:
             return None
-        index, expires_at = salt_window(float(first), now, window_seconds)
+        index, ttl = salt_lifetime(float(first), now, window_seconds)
         key = self.keys.salt(campaign_id, index)
-        candidate = new_salt()
-        previous = await self._call(
-            self.redis.set(key, candidate, nx=True, get=True, exat=int(expires_at) + 1)
-        )
-        return Salt(index, previous if previous is not None else candidate, expires_at)
+        # The TTL is a duration on the server's clock, not an absolute time from ours.
+        salt, left = await self._call(self.salts.get_or_create(key, new_salt(), ttl))
+        return Salt(index, salt, now + left)
 
     # hits
 
@@ -301,8 +315,9 @@ class RedisStore:
             raise StoreError(f"Redis store error during SCAN: {exc}") from None
 
     async def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:
+        pattern = match or self.keys.all_pattern()
         batch: list[str] = []
-        async for key in self._scan_keys(match or self.keys.all_pattern()):
+        async for key in self._scan_keys(pattern):
             batch.append(key)
             if len(batch) >= 500:
                 for info in await self._describe(batch, binary):
@@ -311,6 +326,16 @@ class RedisStore:
         if batch:
             for info in await self._describe(batch, binary):
                 yield info
+        if self.salts.separate:
+            async for info in self.salts.scan(pattern):
+                yield info
+
+    async def key_names(self, match: str) -> AsyncIterator[str]:
+        async for key in self._scan_keys(match):
+            yield key
+        if self.salts.separate:
+            async for key in self.salts.key_names(match):
+                yield key
 
     async def _describe(self, keys: list[str], binary: bool = True) -> list[KeyInfo]:
         pipe = self._pipe()
@@ -328,9 +353,9 @@ class RedisStore:
                 pipe.hgetall(key)
             elif kind == "zset":
                 pipe.zrange(key, 0, -1, withscores=True)
-            elif kind == "string" and binary:
-                pipe.get(key)
-            elif kind == "set" and binary:  # a seen set: keyed elements of one salt window
+            elif kind == "string":  # without binary, a sketch's header only: it says "HLL"
+                pipe.get(key) if binary else pipe.getrange(key, 0, len(HLL_MAGIC) - 1)
+            elif kind == "set":  # a seen set: the audit checks that it holds keyed hashes only
                 pipe.smembers(key)
             else:  # a list or stream (foreign) would fail GET with WRONGTYPE
                 continue
@@ -339,6 +364,19 @@ class RedisStore:
         if read:
             for n, value in zip(read, await self._call(pipe.execute()), strict=True):
                 values[n] = value
+        # Strings that are no sketch (salts, or what should not be there) are read whole.
+        others = [n for n in read if not binary and kinds[n] == "string" and values[n] != HLL_MAGIC]
+        if others:
+            pipe = self._pipe()
+            for n in others:
+                pipe.get(keys[n])
+            for n, value in zip(others, await self._call(pipe.execute()), strict=True):
+                values[n] = value
+        for n in read:
+            if kinds[n] == "string" and (values[n] or b"").startswith(HLL_MAGIC):
+                kinds[n] = "hll"
+                if not binary:
+                    values[n] = None
         out: list[KeyInfo] = []
         for n, key in enumerate(keys):
             ms = head[2 * n + 1]
@@ -347,19 +385,14 @@ class RedisStore:
             out.append(
                 KeyInfo(
                     key,
-                    _kind(key, kinds[n]),
+                    kinds[n],
                     None if ms < 0 else ms / 1000,
                     _flatten(values[n]),
                     _text_fields(values[n]),
+                    tuple(sorted(values[n])) if isinstance(values[n], set) else None,
                 )
             )
         return out
-
-
-def _kind(key: str, redis_type: str) -> str:
-    if redis_type == "string" and (":u:" in key or ":r:" in key):
-        return "hll"
-    return redis_type
 
 
 def _text_fields(value: Any) -> dict[str, str] | None:

@@ -17,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 
 from ..config import Config, load
 from ..exceptions import StoreError
+from ..metrics import metrics_served
 from ..store import Store
 from ..tokens import bearer_token, matches
 from ..workers import follow_supervisor
@@ -59,12 +60,18 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
+    """Prometheus metrics: with metrics.token, or without one to loopback clients only.
+
+    Without a token, a request a proxy forwarded (X-Forwarded-For, Forwarded) is answered as if
+    /metrics did not exist: a reverse proxy on the same host would otherwise publish it."""
     service: Service = request.app.state.service
     token = service.config.metrics.token
     if token:
         given = bearer_token(request.headers.get("authorization", ""))
         if given is None or not matches(given, token):
             return error_response(401, "Send 'Authorization: Bearer <token>' with the metrics token.")
+    elif "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        return error_response(404, "No such resource.")
     service.metrics.buffer_depth.set(service.aggregator.depth)
     return Response(service.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
@@ -115,7 +122,7 @@ def create_app(config: Config, store: Store | None = None) -> Front:
         *api.routes,
         *dashboard.routes,
     ]
-    if config.metrics.enabled:
+    if metrics_served(config):  # without a token, only on a loopback bind
         routes.append(Route("/metrics", metrics, methods=["GET"]))
     request_log = RequestLog(service.metrics, config.server.access_log)
     app = Starlette(

@@ -41,7 +41,15 @@ class Service:
         assert token is not None
         lists = load_address_lists(config.classify.apple_egress_file, config.classify.scanner_networks_file)
         store = store if store is not None else open_store(config)
-        metrics = Metrics(store, campaign_labels=config.metrics.campaign_labels)
+        cache = CampaignCache(
+            store, config.privacy.salt_window_days * 86400, config.store.campaign_refresh_seconds
+        )
+        # A campaign's label series lives as long as the campaign does in this process's view.
+        metrics = Metrics(
+            store,
+            campaign_labels=config.metrics.campaign_labels,
+            live_campaign=lambda campaign_id: cache.peek(campaign_id) is not None,
+        )
         return cls(
             config=config,
             store=store,
@@ -53,11 +61,7 @@ class Service:
                 config.store.buffer_max_events,
                 config.privacy.release_period_seconds,
             ),
-            cache=CampaignCache(
-                store,
-                config.privacy.salt_window_days * 86400,
-                config.store.campaign_refresh_seconds,
-            ),
+            cache=cache,
             classifier=Classifier(lists, config.classify.cache_size),
             trusted=NetworkSet.from_cidrs(config.server.trusted_proxies),
             admin_token=token,

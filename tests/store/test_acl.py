@@ -16,14 +16,14 @@ DOC = ROOT / "docs" / "redis-acl.md"
 PASSWORD = secrets.token_hex(16)
 
 
-def acl_line() -> str:
-    """The one `user pixelagg ...` line: the rule string, kept in one place."""
-    (line,) = [x for x in RULE_FILE.read_text().splitlines() if x.startswith("user pixelagg ")]
+def acl_line(user: str = "pixelagg") -> str:
+    """The one `user <name> ...` line of a user: the rule string, kept in one place."""
+    (line,) = [x for x in RULE_FILE.read_text().splitlines() if x.startswith(f"user {user} ")]
     return line
 
 
-def create_user(node: vk.ValkeyProcess) -> None:
-    node.command("ACL", "SETUSER", "pixelagg", *acl_line().split()[2:], f">{PASSWORD}")
+def create_user(node: vk.ValkeyProcess, user: str = "pixelagg") -> None:
+    node.command("ACL", "SETUSER", user, *acl_line(user).split()[2:], f">{PASSWORD}")
     node.command("ACL", "LOG", "RESET")
 
 
@@ -75,17 +75,63 @@ def run_full_flow(client) -> None:
     assert client.get("/api/audit", headers=AUTH).json()["keys"] == 0
 
 
-def test_doc_quotes_the_rule_file():
-    """docs/redis-acl.md quotes the rule line of deploy/redis-acl.conf verbatim."""
-    assert acl_line() in DOC.read_text()
+@pytest.fixture(scope="module")
+def salt_server(tmp_path_factory):
+    """The salts' own server, as compose.yaml runs it (nothing written to disk), with its user."""
+    node = vk.ValkeyProcess(tmp_path_factory.mktemp("acl-salts"), appendonly="no", save="").start()
+    try:
+        create_user(node, "pixelagg-salts")
+        yield node
+    finally:
+        node.stop()
 
 
-def test_full_flow_runs_as_the_acl_user(server, tmp_path, client_for):
-    """Every store command of the service is allowed to the ACL user; the server logs no denial."""
+@pytest.fixture
+def salts_user(salt_server):
+    client = redis.Redis(port=salt_server.port, username="pixelagg-salts", password=PASSWORD)
+    yield client
+    client.close()
+
+
+@pytest.mark.parametrize("user", ["pixelagg", "pixelagg-salts"], ids=["main", "salts"])
+def test_doc_quotes_the_rule_file(user):
+    """docs/redis-acl.md quotes each rule line of deploy/redis-acl.conf verbatim."""
+    assert acl_line(user) in DOC.read_text()
+
+
+def test_full_flow_runs_as_the_acl_users(server, salt_server, tmp_path, client_for):
+    """Every command of the service is allowed to the ACL users; neither server logs a denial."""
     url = f"redis://pixelagg:{PASSWORD}@127.0.0.1:{server.port}"
-    client = client_for(load(environ=make_env(tmp_path, url, PIXELAGG_STORE_KEY_PREFIX="pixelagg")))
-    run_full_flow(client)
-    assert denials(server) == []
+    salt_url = f"redis://pixelagg-salts:{PASSWORD}@127.0.0.1:{salt_server.port}"
+    env = make_env(tmp_path, url, PIXELAGG_STORE_KEY_PREFIX="pixelagg", PIXELAGG_STORE_SALT_URL=salt_url)
+    run_full_flow(client_for(load(environ=env)))
+    assert denials(server) == [] and denials(salt_server) == []
+
+
+def test_salt_user_may_read_the_persistence_settings(salts_user):
+    """The salts' user may run CONFIG GET, which pixelagg needs to check that nothing is saved."""
+    assert salts_user.config_get("appendonly") == {"appendonly": "no"}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("CONFIG", "SET", "appendonly", "yes"),
+        ("CONFIG", "REWRITE"),
+        ("FLUSHALL",),
+        ("HSET", "pixelagg:x", "a", "b"),
+        ("EVAL", "return 1", "0"),
+        ("KEYS", "*"),
+        ("MONITOR",),
+        ("SAVE",),
+        ("BGSAVE",),
+    ],
+    ids=["config-set", "config-rewrite", "flushall", "hset", "eval", "keys", "monitor", "save", "bgsave"],
+)
+def test_salt_user_may_do_nothing_else(salts_user, command):
+    """The salts' user can write salts and read the settings: no other write, no snapshot."""
+    with pytest.raises(redis.exceptions.ResponseError, match=r"(?i)permission"):
+        salts_user.execute_command(*command)
 
 
 def test_key_outside_the_prefix_is_refused(server, as_user):
@@ -149,13 +195,15 @@ def test_other_commands_are_refused(as_user, command):
 
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_full_flow_runs_as_the_acl_user_on_a_cluster(tmp_path, client_for):
+def test_full_flow_runs_as_the_acl_user_on_a_cluster(tmp_path, salt_server, client_for):
     """On a Redis Cluster the same rules suffice (the client also reads slots and commands)."""
     with vk.ValkeyCluster(tmp_path / "cluster") as cluster:
         for node in cluster.nodes:
             create_user(node)
         nodes = ",".join(f"127.0.0.1:{n.port}" for n in cluster.nodes)
         url = f"redis+cluster://pixelagg:{PASSWORD}@{nodes}"
-        env = make_env(tmp_path, url, PIXELAGG_STORE_KEY_PREFIX="pixelagg")
+        salt_url = f"redis://pixelagg-salts:{PASSWORD}@127.0.0.1:{salt_server.port}"
+        env = make_env(tmp_path, url, PIXELAGG_STORE_KEY_PREFIX="pixelagg", PIXELAGG_STORE_SALT_URL=salt_url)
+        salt_server.command("ACL", "LOG", "RESET")
         run_full_flow(client_for(load(environ=env)))
-        assert [d for node in cluster.nodes for d in denials(node)] == []
+        assert [d for node in [*cluster.nodes, salt_server] for d in denials(node)] == []
