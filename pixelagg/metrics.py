@@ -31,6 +31,7 @@ __all__ = ["HIT_RESULTS", "LATENCY_BUCKETS", "Metrics", "StoreCalls", "Tally", "
 HIT_RESULTS = (
     "counted",
     "unknown_campaign",
+    "store_unavailable",
     "declined",
     "not_counted",
     "paused",

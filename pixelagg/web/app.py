@@ -39,21 +39,28 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the store answers and no write is waiting for a retry."""
+    """Ready when the store answers, no write waits for a retry, and the store reports no
+    problem (a failing save, damaged keys, an evicting Redis, lost data, a stepped clock)."""
     service: Service = request.app.state.service
     store = "ok"
     try:
         await asyncio.wait_for(service.store.ping(), READY_TIMEOUT)
     except (StoreError, TimeoutError):
         store = "unreachable"
-    writes = "ok" if service.aggregator.healthy else "retrying"
-    ready = store == "ok" and writes == "ok"
+    aggregator = service.aggregator
+    failing = aggregator.failing
+    problems = service.store.health()
+    ready = store == "ok" and not failing and not problems
     body = {
         "status": "ready" if ready else "degraded",
         "store": store,
-        "writes": writes,
-        "buffered_hits": service.aggregator.depth,
-        "dropped_hits": service.aggregator.dropped,
+        "writes": "retrying" if failing else "ok",
+        "buffered_hits": aggregator.depth,
+        "dropped_hits": aggregator.dropped,
+        "lost_hits": sum(aggregator.lost.values()),
+        "restamped_hits": aggregator.restamped,
+        "problems": problems,
+        "failing_campaigns": dict(sorted(failing.items())[:20]),
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 
