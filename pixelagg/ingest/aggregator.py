@@ -144,7 +144,9 @@ class Aggregator:
             self._current_events += 1
             return True
         queue = self._queues.get(campaign_id)
-        if not full and (queue is None or queue.events < max(1, self.max_events // ISOLATED_SHARE)):
+        current = self._current.campaigns.get(campaign_id)
+        held = (queue.events if queue is not None else 0) + (current.events if current is not None else 0)
+        if not full and held < max(1, self.max_events // ISOLATED_SHARE):
             self._current_events += 1
             return True
         self.dropped += 1  # the pixel counts it in its metric, as a hit whose result is "dropped"

@@ -29,7 +29,7 @@ __all__ = ["DB_NAME", "LOCK_NAME", "Entry", "Row", "StoreFile", "day_of", "decod
 
 DB_NAME = "store.sqlite3"
 LOCK_NAME = "store.lock"
-_DAY = re.compile(r"\}:[dur]:(\d{8})(?::|\Z)")
+_DAY = re.compile(r"\}:([dur]):(\d{8})(?::|\Z)")
 _KINDS = ("hash", "hll", "string", "zset")
 
 Row = tuple[str, str, bytes, float]
@@ -39,7 +39,7 @@ Row = tuple[str, str, bytes, float]
 def day_of(key: str) -> str | None:
     """The UTC day (YYYYMMDD) of a campaign-day key (counters, sketches); None for others."""
     match = _DAY.search(key)
-    return match.group(1) if match else None
+    return match.group(2) if match else None
 
 
 @dataclass(slots=True)
@@ -68,9 +68,14 @@ def encode(kind: str, snapshot: Any) -> bytes:
     return json.dumps(snapshot, sort_keys=True).encode()
 
 
-def decode(kind: str, data: bytes, expires_at: float) -> Entry:
+def decode(kind: str, data: bytes, expires_at: float, key: str = "") -> Entry:
     """The entry a saved row holds; SketchFormatError (a newer release's sketch) or
-    SketchDamagedError (anything else that does not read)."""
+    SketchDamagedError (anything else that does not read, or not as its key says: a sketch
+    key holds a sketch, a day key a hash of whole numbers)."""
+    match = _DAY.search(key)
+    wanted = None if match is None else "hash" if match.group(1) == "d" else "hll"
+    if wanted is not None and kind != wanted:
+        raise SketchDamagedError(f"a {kind} where a {wanted} belongs")
     if kind == "hll":
         return Entry(kind, read_sketch(bytes(data)), expires_at)
     if kind == "string":
@@ -83,7 +88,13 @@ def decode(kind: str, data: bytes, expires_at: float) -> Entry:
         raise SketchDamagedError(f"not JSON ({exc})") from None
     if not isinstance(value, dict):
         raise SketchDamagedError("not a JSON object")
+    if wanted == "hash" and not all(_whole(v) for v in value.values()):
+        raise SketchDamagedError("a counter that is not a whole number")
     return Entry(kind, value, expires_at)
+
+
+def _whole(value: Any) -> bool:
+    return type(value) is int or (isinstance(value, str) and value.removeprefix("-").isdigit())
 
 
 def _what_to_do(path: Path) -> str:
@@ -190,7 +201,7 @@ class StoreFile:
             if day is not None and day < hot_from:
                 continue
             try:
-                data[key] = decode(kind, value, expires_at)
+                data[key] = decode(kind, value, expires_at, key)
             except SketchDamagedError as exc:
                 damaged[key] = (str(exc), expires_at)
             except SketchFormatError as exc:

@@ -134,7 +134,7 @@ class KeyMemory:
         found: dict[str, Entry] = {}
         for key, kind, value, expires_at in await asyncio.to_thread(self._file.read, wanted, now):
             try:
-                found[key] = decode(kind, value, expires_at)
+                found[key] = decode(kind, value, expires_at, key)
             except SketchFormatError as exc:
                 self._damaged[key] = (str(exc), expires_at)
                 log.error("%s", self._damaged_text())
@@ -190,7 +190,7 @@ class KeyMemory:
                 if any(key.startswith(erased) for erased in self._erased):
                     continue
                 try:
-                    yield _info(key, decode(kind, value, expires_at), now, binary)
+                    yield _info(key, decode(kind, value, expires_at, key), now, binary)
                 except SketchFormatError:
                     yield KeyInfo(key, kind, expires_at - now, bytes(value) if binary else b"")
             if not rows:
