@@ -81,6 +81,7 @@ async def _load(args: argparse.Namespace, port: int, ids: list[str], pid: int) -
     counted: dict[str, int] = {}
     other = 0
     samples: list[float] = []
+    latencies: list[float] = []
     start = time.monotonic()
     per_connection = args.hits // args.connections
     interval = args.seconds / per_connection if args.seconds else 0.0
@@ -99,7 +100,10 @@ async def _load(args: argparse.Namespace, port: int, ids: list[str], pid: int) -
                     f"GET /p/{campaign}.gif HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: {UA}\r\n"
                     f"X-Forwarded-For: {local.choice(pool)}\r\n\r\n"
                 ).encode()
-                if await _request(reader, writer, data) == b"counted":
+                sent_at = time.perf_counter()
+                answer = await _request(reader, writer, data)
+                latencies.append(time.perf_counter() - sent_at)
+                if answer == b"counted":
                     counted[campaign] = counted.get(campaign, 0) + 1
                 else:
                     other += 1
@@ -117,7 +121,9 @@ async def _load(args: argparse.Namespace, port: int, ids: list[str], pid: int) -
     await asyncio.gather(*(connection(k) for k in range(args.connections)))
     elapsed = time.monotonic() - start
     watch.cancel()
-    return {"counted": counted, "other": other, "seconds": elapsed, "rss_samples": samples}
+    latencies.sort()
+    p99 = latencies[int(len(latencies) * 0.99)] if latencies else 0.0
+    return {"counted": counted, "other": other, "seconds": elapsed, "rss_samples": samples, "p99": p99}
 
 
 def _api(port: int, method: str, path: str, token: str, body: Any = None) -> Any:
@@ -199,6 +205,7 @@ def run(args: argparse.Namespace, tree: Path) -> dict[str, Any]:
         "rss_mb": round(rss, 1),
         "peak_rss_mb": round(max(peak, *load["rss_samples"], 0.0), 1),
         "file_mb": round(size / 2**20, 1),
+        "p99_ms": round(load["p99"] * 1000, 1),
         "sample_mismatches": mismatched,
     }
 
@@ -220,12 +227,12 @@ def main() -> None:
     results = [run(args, ROOT)]
     if args.baseline_tree:
         results.append(run(args, args.baseline_tree.resolve()))
-    head = ("run", "hits", "counted", "s", "idle MB", "RSS MB", "peak MB", "file MB")
+    head = ("run", "hits", "counted", "s", "idle MB", "RSS MB", "peak MB", "file MB", "p99 ms")
     print(f"{head[0]:<12} " + " ".join(f"{h:>8}" for h in head[1:]))
     for name, r in zip(("this tree", "baseline"), results, strict=False):
         print(
             f"{name:<12} {r['hits']:>8} {r['counted']:>8} {r['seconds']:>6} {r['idle_rss_mb']:>8} "
-            f"{r['rss_mb']:>8} {r['peak_rss_mb']:>8} {r['file_mb']:>8}"
+            f"{r['rss_mb']:>8} {r['peak_rss_mb']:>8} {r['file_mb']:>8} {r['p99_ms']:>8}"
         )
         if r["sample_mismatches"]:
             print(f"  counted != opens.total for {r['sample_mismatches']}")
