@@ -65,7 +65,9 @@ def _hits(url: str, campaign: str, seconds: float) -> tuple[Counter[str], list[f
         n = 0
         while time.monotonic() < end:
             start = time.perf_counter()
-            r = http.get(f"{url}/p/{campaign}.gif", headers={"X-Forwarded-For": f"82.{n // 250 % 250}.{n % 250}.9"})
+            r = http.get(
+                f"{url}/p/{campaign}.gif", headers={"X-Forwarded-For": f"82.{n // 250 % 250}.{n % 250}.9"}
+            )
             latencies.append(time.perf_counter() - start)
             answers[r.headers["x-pixelagg"]] += 1
             n += 1
@@ -74,7 +76,9 @@ def _hits(url: str, campaign: str, seconds: float) -> tuple[Counter[str], list[f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
@@ -112,9 +116,10 @@ def main() -> None:
                 proc.send_signal(signal.SIGTERM)
                 proc.wait(30)
                 p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
+                state = "hung     " if hung else "answering"
                 print(
-                    f"Valkey {'hung    ' if hung else 'answering'}: {sum(answers.values()):>6} hits in "
-                    f"{args.seconds:g} s ({dict(answers)}); p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
+                    f"Valkey {state}: {sum(answers.values()):>6} hits in {args.seconds:g} s "
+                    f"({dict(answers)}); p50 {p50 * 1000:.2f} ms, p99 {p99 * 1000:.2f} ms, "
                     f"worst {latencies[-1] * 1000:.0f} ms"
                 )
         finally:

@@ -44,6 +44,37 @@ def test_an_evicting_redis_is_not_ready(serve, tmp_path):
         redis.stop()
 
 
+def test_a_full_redis_refuses_writes_and_nothing_is_lost(serve, tmp_path):
+    """noeviction and maxmemory reached: the write scripts are refused (OOM), the hits wait and
+    /readyz says so; once there is room, every hit answered counted is written."""
+    redis = vk.ValkeyProcess(tmp_path / "valkey", maxmemory_policy="noeviction").start()
+    try:
+        server = serve(make_env(tmp_path, redis.url))
+        with httpx.Client() as http:
+            campaign = server.create(http)["id"]
+            counted = hits(http, server, campaign, 20)["counted"]
+            assert wait_for(lambda: total(http, server, campaign) == counted)
+            for n in range(200):  # 2 MB outside pixelagg's prefix, then a limit below what is used
+                redis.command("SET", f"filler:{n}", "x" * 10_000)
+            redis.command("CONFIG", "SET", "maxmemory", "1mb")
+            with pytest.raises(vk.ValkeyError, match="OOM"):
+                redis.command("SET", "filler:more", "x")
+            counted += hits(http, server, campaign, 30, first=20)["counted"]
+            ready = wait_for(
+                lambda: (
+                    (r := readyz(http, server)).status_code == 503
+                    and campaign in r.json()["failing_campaigns"]
+                    and r
+                )
+            )
+            assert ready and "maxmemory" in ready.json()["failing_campaigns"][campaign]
+            redis.command("CONFIG", "SET", "maxmemory", "0")
+            assert wait_for(lambda: total(http, server, campaign) == counted == 50, timeout=15)
+            assert wait_for(lambda: readyz(http, server).status_code == 200, timeout=10)
+    finally:
+        redis.stop()
+
+
 def test_a_redis_restarted_empty_is_noticed_and_nothing_is_lost_silently(serve, tmp_path):
     """Redis restarts without persistence mid-stream: the wipe is logged and in /readyz, the
     campaign is written back so later hits count, and the hits Redis lost are counted as lost:

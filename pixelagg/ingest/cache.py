@@ -72,10 +72,10 @@ class CampaignCache:
         gone = [c for cid, c in self._campaigns.items() if cid not in fresh]
         if gone:
             await self.store.check()  # a wipe shows first as campaigns gone
-        if self.store.data_losses > self._losses_seen:
-            self._losses_seen = self.store.data_losses
+        losses = self.store.data_losses
+        if losses > self._losses_seen:
             if gone:
-                for campaign in gone:
+                for campaign in gone:  # a failure here leaves it for the next load to redo
                     await self.store.create_campaign(campaign)
                     fresh[campaign.id] = campaign
                 log.warning(
@@ -84,6 +84,7 @@ class CampaignCache:
                     len(gone),
                     ", ".join(sorted(c.id for c in gone)),
                 )
+            self._losses_seen = losses
         self._campaigns = fresh
         self.forget_closed_salts(time.time())
 

@@ -15,6 +15,7 @@ by `health()`, and a test of the write path must not see a check's round trip.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -45,6 +46,7 @@ class Fitness:
         self.lost_at: float | None = None
         self.lost_how = ""
         self.losses = 0
+        self._epoch_lock = asyncio.Lock()  # two checks at once would find one loss twice
 
     def health(self) -> dict[str, str]:
         problems: dict[str, str] = {}
@@ -67,6 +69,10 @@ class Fitness:
 
     async def check_epoch(self, store: RedisStore) -> bool:
         """Write the epoch if it is missing; True when it had been there and is gone or changed."""
+        async with self._epoch_lock:
+            return await self._check_epoch(store)
+
+    async def _check_epoch(self, store: RedisStore) -> bool:
         key = store.keys.epoch()
         mine = secrets.token_hex(16).encode()
         pipe = store.redis.pipeline() if store.cluster else store.redis.pipeline(transaction=False)
