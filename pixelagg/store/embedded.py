@@ -329,15 +329,17 @@ class EmbeddedStore(KeyMemory):
     async def write_batch(self, batch: Batch) -> WriteResult:
         result = WriteResult()
         async with self._write_lock:
-            cold = [
+            hot_from = utc_day(self.clock.now() - 86400)
+            cold = [  # hits of days before yesterday (a late retry, a clock set back): rare
                 key
                 for campaign_id, part in batch.campaigns.items()
                 for key in (
-                    *(self.keys.day(campaign_id, day) for day in part.counters),
-                    *(self.keys.sketch(campaign_id, *ref) for ref in part.sketches),
+                    *(self.keys.day(campaign_id, day) for day in part.counters if day < hot_from),
+                    *(self.keys.sketch(campaign_id, *ref) for ref in part.sketches if ref[1] < hot_from),
                 )
             ]
-            await self._cold_entries(cold, keep=True)
+            if cold:
+                await self._cold_entries(cold, keep=True)
             self.slice_start = time.perf_counter()
             for campaign_id, part in batch.campaigns.items():
                 try:
