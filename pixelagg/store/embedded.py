@@ -164,13 +164,22 @@ class EmbeddedStore(KeyMemory):
         self._save_error = reason
         return StoreError(f"Cannot save the embedded store to {self._path()!r}: {reason}")
 
-    def _unsaved_text(self) -> str:
+    def _unsaved_text(self, limit: int | None = 10) -> str:
+        """What waits to be saved; with campaign ids (at most `limit` of them) unless limit is 0."""
         hits = sum(self._unsaved_hits.values())
         parts = [f"{hits} hits of {len(self._unsaved_hits)} campaigns"]
-        if self._unsaved_hits:
-            parts[0] += " (" + ", ".join(f"{c}: {n}" for c, n in self._unsaved_hits.most_common(10)) + ")"
-        for campaign_id, change in sorted(self._unsaved_campaigns.items()):
-            parts.append(f"the {change} of campaign {campaign_id}")
+        if self._unsaved_hits and limit != 0:
+            shown = self._unsaved_hits.most_common(limit)
+            more = len(self._unsaved_hits) - len(shown)
+            parts[0] += (
+                " (" + ", ".join(f"{c}: {n}" for c, n in shown) + (f", {more} more" if more else "") + ")"
+            )
+        if limit == 0:
+            changes = Counter(self._unsaved_campaigns.values())
+            parts += [f"{n} campaign {change}s" for change, n in sorted(changes.items())]
+        else:
+            for campaign_id, change in sorted(self._unsaved_campaigns.items()):
+                parts.append(f"the {change} of campaign {campaign_id}")
         parts.append(f"{len(self._dirty)} changed keys in all")
         return "not saved yet: " + ", ".join(parts)
 
@@ -180,10 +189,10 @@ class EmbeddedStore(KeyMemory):
             since = time.strftime("%H:%M:%S", time.localtime(self._save_failing_since))
             problems["persist"] = (
                 f"cannot save to {self._path()} since {since} ({self._save_error}), retried every "
-                f"{self.persist_interval:g} s; {self._unsaved_text()}"
+                f"{self.persist_interval:g} s; {self._unsaved_text(limit=0)}"
             )
         if self._damaged:
-            problems["damaged"] = self._damaged_text()
+            problems["damaged"] = self._damaged_text(ids=False)
         if self.clock.step:
             problems["clock"] = (
                 f"the wall clock is {self.clock.step:+.0f} s off the store's clock; keys expire by "
@@ -227,7 +236,7 @@ class EmbeddedStore(KeyMemory):
                 "next start: delete it again",
                 self._path(),
                 self._save_error,
-                self._unsaved_text().removeprefix("not saved yet: "),
+                self._unsaved_text(limit=None).removeprefix("not saved yet: "),
             )
         self._file.close()
         self._file = None

@@ -58,13 +58,16 @@ class KeyMemory:
     def _path(self) -> str:
         return str(self.data_dir / DB_NAME)
 
-    def _damaged_text(self) -> str:
+    def _damaged_text(self, ids: bool = True) -> str:
+        """The damaged keys, for the log (with campaign ids) or /readyz (without)."""
         campaigns = sorted({self.keys.campaign_of(k) or k for k in self._damaged})
         key, (reason, _) = next(iter(self._damaged.items()))
+        which = f"campaigns {', '.join(campaigns)}" if ids else f"{len(campaigns)} campaigns"
+        first = key if ids else self.keys.pattern_of(key)
         return (
             f"embedded store: {len(self._damaged)} keys in {self._path()} cannot be read (first: "
-            f"{key}: {reason}); campaigns {', '.join(campaigns)} do not count until the file is "
-            "restored from a backup or they are deleted; the others count"
+            f"{first}: {reason}); {which} do not count until the file is restored from a backup "
+            "or they are deleted; the others count"
         )
 
     def _expire(self, now: float) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -32,6 +33,7 @@ __all__ = ["Front", "app_from_env", "create_app"]
 log = logging.getLogger("pixelagg.app")
 
 READY_TIMEOUT = 1.0
+_CAMPAIGN_TAG = re.compile(r"\{c:[^}]*\}")
 
 
 async def healthz(request: Request) -> Response:
@@ -60,7 +62,9 @@ async def readyz(request: Request) -> Response:
         "lost_hits": sum(aggregator.lost.values()),
         "restamped_hits": aggregator.restamped,
         "problems": problems,
-        "failing_campaigns": dict(sorted(failing.items())[:20]),
+        # Counts and texts only: /readyz needs no token, so it names no campaign (the log does).
+        "failing_campaigns": len(failing),
+        "write_error": _CAMPAIGN_TAG.sub("{c:ID}", next(iter(failing.values()))) if failing else None,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 
