@@ -45,6 +45,7 @@ __all__ = [
 HIT_RESULTS = (
     "counted",
     "unknown_campaign",
+    "store_unavailable",
     "declined",
     "not_counted",
     "paused",

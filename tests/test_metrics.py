@@ -101,7 +101,8 @@ def test_failed_reads_count_as_store_errors(unreachable_client):
     client = unreachable_client
     # Start-up already tried to load the campaigns once.
     assert _value(client.get("/metrics").text, "pixelagg_store_errors_total") == 1
-    assert client.get("/p/AAAAAAAAAAAAAAAA.gif").headers["x-pixelagg"] == "unknown-campaign"
+    # A campaign the store cannot look up is not called unknown: it has a reason of its own.
+    assert client.get("/p/AAAAAAAAAAAAAAAA.gif").headers["x-pixelagg"] == "store-unavailable"
     assert client.get("/api/campaigns", headers=AUTH).status_code == 503
     assert _value(client.get("/metrics").text, "pixelagg_store_errors_total") == 3
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..core.campaign import Campaign
@@ -11,7 +12,29 @@ from .batch import Batch, SketchRef
 from .keys import KeyInfo
 from .salts import SaltStore
 
-__all__ = ["SketchRef", "Store"]
+__all__ = ["MISSING", "PAUSED", "SketchRef", "Store", "WriteResult"]
+
+MISSING = "missing"
+"""A campaign refused by a write because the store has no such campaign."""
+PAUSED = "paused"
+"""A campaign refused by a write because it is paused."""
+
+
+@dataclass
+class WriteResult:
+    """What a batch write did, campaign by campaign."""
+
+    written: int = 0
+    """Events applied, now or by an earlier try of the same batch."""
+    stored: dict[str, int] = field(default_factory=dict)
+    """campaign -> events the store holds from this writer after the write (its running total),
+    for the writer to notice acknowledged writes the store lost."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """campaign -> MISSING or PAUSED: the part was not applied, and retrying will not help."""
+    failed: dict[str, str] = field(default_factory=dict)
+    """campaign -> error: nothing of the part was applied; retry it."""
+    data_lost: bool = False
+    """The store noticed during this write that it lost its data (a wipe, a failover)."""
 
 
 class Store(Protocol):
@@ -28,11 +51,27 @@ class Store(Protocol):
         """Where the salts live (salts.py): memory, or a Redis server that writes no file."""
         ...
 
+    @property
+    def data_losses(self) -> int:
+        """Times the store was found to have lost its data (Redis wiped or failed over); never
+        on the embedded store."""
+        ...
+
     def start(self) -> None:
         """Start background work (the embedded store's saving); call inside the event loop."""
         ...
 
     async def ping(self) -> None: ...
+
+    def health(self) -> dict[str, str]:
+        """What is wrong with the store now, by check (empty when nothing is): a failing save,
+        damaged keys, a wrong eviction policy, lost data. /readyz shows it."""
+        ...
+
+    async def check(self) -> None:
+        """Run the store's checks now (Redis: eviction policy, lost data); the embedded store
+        has none. They also run in the background (start)."""
+        ...
 
     async def create_campaign(self, campaign: Campaign) -> None: ...
 
@@ -50,8 +89,10 @@ class Store(Protocol):
         """The salt of the window `now` is in, created once for all processes. None: no campaign."""
         ...
 
-    async def write_batch(self, batch: Batch) -> int:
-        """Write a batch; hits of deleted or paused campaigns are dropped. Returns events written."""
+    async def write_batch(self, batch: Batch) -> WriteResult:
+        """Write a batch, each campaign's part on its own: one that fails (any error) is left
+        unapplied and named in the result, and the others are written. Parts of deleted or
+        paused campaigns are refused. StoreError when the store cannot be reached at all."""
         ...
 
     async def read_counters(self, campaign_id: str, days: Sequence[str]) -> dict[str, dict[str, int]]:

@@ -101,6 +101,10 @@ class CampaignBatch:
     window_expiry: dict[int, float] = field(default_factory=dict)
     """salt window -> when its salt (and so its seen set) expires"""
     events: int = 0
+    seq: int = 0
+    """This part's position in its writer's sequence for the campaign; 0: the batch's `seq`."""
+    acked: int = 0
+    """Events of the campaign the store had acknowledged from this writer before this part."""
 
     def merge(self, other: CampaignBatch) -> None:
         for day, fields in other.counters.items():
@@ -137,6 +141,10 @@ class Batch:
     @property
     def events(self) -> int:
         return sum(c.events for c in self.campaigns.values())
+
+    def seq_of(self, part: CampaignBatch) -> int:
+        """The sequence number a campaign's part is written with."""
+        return part.seq or self.seq
 
     def __bool__(self) -> bool:
         return bool(self.campaigns)

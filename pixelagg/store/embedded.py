@@ -1,19 +1,26 @@
 """The embedded store: the zero-setup default, in one process, saved to SQLite in the data dir.
 
-Values live in memory (sketches from the `hyperloglog` package, counters in dicts) with the
+Values live in memory (sparse or dense sketches from `sketch.py`, counters in dicts) with the
 same TTL semantics as Redis, and changed keys are saved at least every
 `store.persist_interval_ms` and at shutdown (`embedded_file.py`: SQLite with `secure_delete`,
 so an expired key is overwritten in the file, not just unlinked; a lock file keeps a second
 process out). Salts and seen sets are never saved (P12): they live in memory only
 (`salts.MemorySalts`), so a restart makes new salts and a returning reader counts again.
+A save that fails keeps every change in memory and is retried; `health()` says
+so, and a shutdown that still cannot save says exactly what it could not write. Keys expire by
+the store's own clock (`clock.py`), so a step of the wall clock expires nothing early.
+Campaign-days older than yesterday leave memory once saved and are read from the file when
+needed. A key that does not load is damaged: its campaign's writes and reads that need it fail
+(and wait), the others go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fnmatch
+import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,19 +29,26 @@ from ..core.campaign import Campaign, encode_changes
 from ..core.privacy import Salt, new_salt
 from ..exceptions import StoreError
 from ..tasks import stop_task
-from .base import SketchRef
+from .base import SketchRef, WriteResult
 from .batch import Batch
-from .embedded_file import DB_NAME, Entry, StoreFile
+from .clock import TrustedClock
+from .embedded_file import DB_NAME, Entry, StoreFile, day_of
+from .embedded_memory import KeyMemory, utc_day
+from .embedded_write import write_campaign
 from .keys import KeyInfo, Keyspace
 from .salts import MemorySalts, salt_lifetime
-from .sketch import add_elements, new_sketch
+from .sketch import count_union
 
 __all__ = ["DB_NAME", "EmbeddedStore"]
 
-_SLICE_SECONDS = 0.0003
+log = logging.getLogger("pixelagg.store")
+
+PURGE_SECONDS = 60.0
+"""How often expired rows of campaign-days not in memory are deleted from the file."""
+CLOSE_TRIES = 3
 
 
-class EmbeddedStore:
+class EmbeddedStore(KeyMemory):
     """Store in this process's memory, saved to SQLite in the data dir."""
 
     kind = "embedded"
@@ -42,20 +56,20 @@ class EmbeddedStore:
     def __init__(
         self, data_dir: Path, keys: Keyspace, retention_seconds: int, persist_interval: float = 1.0
     ) -> None:
-        self.data_dir = Path(data_dir)
-        self.keys = keys
-        self.retention = retention_seconds
+        super().__init__(data_dir, keys, retention_seconds)
         self.persist_interval = persist_interval
         self.round_trips = 0
         self.errors = 0
-        self._data: dict[str, Entry] = {}
-        self._seen: dict[str, tuple[set[bytes], float]] = {}
-        """Seen sets (key -> elements, expiry) for first opens: in memory only, never saved, so
-        they die with their salt window or with the process."""
+        self.data_losses = 0
         self.salts = MemorySalts()
         """Salts live in memory only, never in the file (P12): a restart makes new ones."""
-        self._dirty: set[str] = set()
-        self._file: StoreFile | None = None
+        self.slice_start = 0.0
+        self._unsaved_hits: Counter[str] = Counter()
+        self._unsaved_campaigns: dict[str, str] = {}
+        self._save_error: str | None = None
+        self._save_failing_since = 0.0
+        self._last_purge = time.monotonic()
+        self._steps_logged = 0
         self._task: asyncio.Task[None] | None = None
         self._io_lock = asyncio.Lock()
         self._write_lock = asyncio.Lock()  # a batch write pauses for requests; a delete waits for it
@@ -63,14 +77,27 @@ class EmbeddedStore:
     # lifecycle
 
     def open(self) -> EmbeddedStore:
-        """Take the lock, load the saved keys and drop the expired ones."""
-        self._file, self._data = StoreFile.open(self.data_dir)
+        """Take the lock and load the live keys (campaign-days from yesterday on)."""
+        self._file = store_file = StoreFile.open(self.data_dir)
+        try:
+            self.clock = TrustedClock(not_before=store_file.saved_at)
+            now = self.clock.now()
+            self._data, self._damaged = store_file.load(now, utc_day(now - 86400))
+        except BaseException:
+            store_file.close()
+            self._file = None
+            raise
         # Releases before salts moved to memory saved them in the file: erase them now.
         saved_salts = [key for key in self._data if self.keys.is_salt(key)]
         if saved_salts:
             for key in saved_salts:
                 del self._data[key]
-            self._file.save([], saved_salts)
+            store_file.save([], saved_salts, [], now)
+        for key in self._data:
+            if (day := day_of(key)) is not None:
+                self.hot(day, key)
+        if self._damaged:
+            log.error("%s", self._damaged_text())
         return self
 
     def start(self) -> None:
@@ -81,13 +108,20 @@ class EmbeddedStore:
     async def _persist_loop(self) -> None:
         while True:
             await asyncio.sleep(self.persist_interval)
-            with contextlib.suppress(Exception):  # a full disk must not stop counting; retried next tick
+            try:
                 await self.persist()
+            except StoreError:
+                pass  # logged and reported by health(); retried next tick
+            except Exception:  # never let the saving stop
+                log.exception("embedded store: saving failed unexpectedly; retried next tick")
 
     async def persist(self) -> None:
-        """Drop expired keys and save every changed key, in one transaction."""
+        """Drop expired keys and save every change, in one transaction. StoreError when the
+        save failed: every change is then kept for the next one."""
         async with self._io_lock:
-            self._expire(time.time())
+            now = self.clock.now()
+            self._note_clock()
+            self._expire(now)
             changed: list[tuple[str, str, Any, float]] = []
             gone: list[str] = []
             for key in self._dirty:
@@ -96,27 +130,99 @@ class EmbeddedStore:
                     gone.append(key)
                 else:
                     changed.append((key, entry.kind, entry.snapshot(), entry.expires_at))
-            self._dirty = set()
-            if not (changed or gone):
+            erased, self._erased = self._erased, []
+            pending = (changed, gone, erased, self._unsaved_hits, self._unsaved_campaigns)
+            self._dirty, self._unsaved_hits, self._unsaved_campaigns = set(), Counter(), {}
+            purge = now if time.monotonic() - self._last_purge >= PURGE_SECONDS else None
+            if not (changed or gone or erased or purge is not None):
                 return
             # Encoding and writing happen off the event loop. A cancelled persist (a shutdown)
             # still waits for its thread, holding the lock: otherwise close() would save on a
             # second thread and close the connection while the first still used it (a crash).
-            save = asyncio.ensure_future(asyncio.to_thread(self._saving_file().save, changed, gone))
+            saving = self._saving_file()
+            save = asyncio.ensure_future(asyncio.to_thread(saving.save, changed, gone, erased, now, purge))
             try:
                 await asyncio.shield(save)
             except asyncio.CancelledError:
                 await asyncio.wait([save])
                 if save.exception() is not None:
-                    self._failed_save(changed, gone)
+                    self._failed_save(pending, save.exception())
                 raise
-            except Exception:
-                self._failed_save(changed, gone)
-                raise
+            except Exception as exc:
+                raise self._failed_save(pending, exc) from None
+            if purge is not None:
+                self._last_purge = time.monotonic()
+            if self._save_error is not None:
+                log.info("embedded store: saving works again; every change is saved")
+                self._save_error = None
+            self.evict_cold(now)
 
-    def _failed_save(self, changed: list[tuple[str, str, Any, float]], gone: list[str]) -> None:
+    def _failed_save(self, pending: tuple[Any, ...], exc: BaseException | None) -> StoreError:
+        """Keep every change of a failed save for the next one; the error to raise."""
+        changed, gone, erased, hits, campaigns = pending
         self.errors += 1
-        self._dirty.update(gone, (key for key, *_ in changed))  # the next save tries again
+        self._dirty.update(gone, (key for key, *_ in changed))
+        self._erased[:0] = erased
+        self._unsaved_hits.update(hits)
+        for campaign_id, change in campaigns.items():
+            self._unsaved_campaigns.setdefault(campaign_id, change)
+        reason = str(exc) if isinstance(exc, StoreError) else f"{type(exc).__name__}: {exc}"
+        if self._save_error is None:
+            self._save_failing_since = time.time()
+            log.error(
+                "embedded store: cannot save to %s (%s); %s", self._path(), reason, self._unsaved_text()
+            )
+        self._save_error = reason
+        return StoreError(f"Cannot save the embedded store to {self._path()!r}: {reason}")
+
+    def _unsaved_text(self, limit: int | None = 10) -> str:
+        """What waits to be saved; with campaign ids (at most `limit` of them) unless limit is 0."""
+        hits = sum(self._unsaved_hits.values())
+        parts = [f"{hits} hits of {len(self._unsaved_hits)} campaigns"]
+        if self._unsaved_hits and limit != 0:
+            shown = self._unsaved_hits.most_common(limit)
+            more = len(self._unsaved_hits) - len(shown)
+            parts[0] += (
+                " (" + ", ".join(f"{c}: {n}" for c, n in shown) + (f", {more} more" if more else "") + ")"
+            )
+        if limit == 0:
+            changes = Counter(self._unsaved_campaigns.values())
+            parts += [f"{n} campaign {change}s" for change, n in sorted(changes.items())]
+        else:
+            for campaign_id, change in sorted(self._unsaved_campaigns.items()):
+                parts.append(f"the {change} of campaign {campaign_id}")
+        parts.append(f"{len(self._dirty)} changed keys in all")
+        return "not saved yet: " + ", ".join(parts)
+
+    def health(self) -> dict[str, str]:
+        problems: dict[str, str] = {}
+        if self._save_error is not None:
+            since = time.strftime("%H:%M:%S", time.localtime(self._save_failing_since))
+            problems["persist"] = (
+                f"cannot save to {self._path()} since {since} ({self._save_error}), retried every "
+                f"{self.persist_interval:g} s; {self._unsaved_text(limit=0)}"
+            )
+        if self._damaged:
+            problems["damaged"] = self._damaged_text(ids=False)
+        if self.clock.step:
+            problems["clock"] = (
+                f"the wall clock is {self.clock.step:+.0f} s off the store's clock; keys expire by "
+                "the store's clock"
+            )
+        return problems
+
+    async def check(self) -> None:
+        """Nothing to check: the store is this process."""
+
+    def _note_clock(self) -> None:
+        self.clock.now()
+        if self.clock.steps > self._steps_logged:
+            self._steps_logged = self.clock.steps
+            log.warning(
+                "the wall clock stepped by %+.0f s: the embedded store keeps expiring keys by its own "
+                "clock (a lasting step of at most a day is taken over after a minute)",
+                self.clock.step,
+            )
 
     def _saving_file(self) -> StoreFile:
         if self._file is None:
@@ -124,63 +230,55 @@ class EmbeddedStore:
         return self._file
 
     async def close(self) -> None:
+        await self.salts.close()
         await stop_task(self._task)
         self._task = None
-        await self.salts.close()
-        if self._file is not None:
-            await self.persist()
-            self._file.close()
-            self._file = None
+        if self._file is None:
+            return
+        for attempt in range(CLOSE_TRIES):
+            try:
+                await self.persist()
+                break
+            except StoreError:
+                if attempt + 1 < CLOSE_TRIES:
+                    await asyncio.sleep(0.5)
+        else:
+            log.error(
+                "shutdown: could not save to %s (%s); lost: %s. A deleted campaign comes back at the "
+                "next start: delete it again",
+                self._path(),
+                self._save_error,
+                self._unsaved_text(limit=None).removeprefix("not saved yet: "),
+            )
+        self._file.close()
+        self._file = None
 
     async def ping(self) -> None:
         self._saving_file()
 
-    # key primitives, with Redis's TTL semantics
-
-    def _expire(self, now: float) -> None:
-        for key in [k for k, e in self._data.items() if e.expires_at <= now]:
-            del self._data[key]
-            self._dirty.add(key)
-
-    def _get(self, key: str) -> Entry | None:
-        entry = self._data.get(key)
-        if entry is not None and entry.expires_at <= time.time():
-            del self._data[key]
-            self._dirty.add(key)
-            return None
-        return entry
-
-    def _put(self, key: str, entry: Entry) -> None:
-        self._data[key] = entry
-        self._dirty.add(key)
-
-    def _delete(self, key: str) -> None:
-        if self._data.pop(key, None) is not None:
-            self._dirty.add(key)
-
-    def _expiry(self) -> float:
-        return time.time() + self.retention
-
     # campaigns
 
     async def create_campaign(self, campaign: Campaign) -> None:
-        self._put(self.keys.meta(campaign.id), Entry("hash", campaign.to_fields(), self._expiry()))
-        index = self._get(self.keys.campaigns())
+        self.put(self.keys.meta(campaign.id), Entry("hash", campaign.to_fields(), self.expiry()))
+        index = self.get(self.keys.campaigns())
         members = dict(index.value) if index else {}
         members[campaign.id] = campaign.created_at
-        self._put(self.keys.campaigns(), Entry("zset", members, self._expiry()))
+        self.put(self.keys.campaigns(), Entry("zset", members, self.expiry()))
+        self._unsaved_campaigns.setdefault(campaign.id, "creation")
 
     async def get_campaign(self, campaign_id: str) -> Campaign | None:
-        entry = self._get(self.keys.meta(campaign_id))
+        entry = self.get(self.keys.meta(campaign_id))
         return Campaign.from_fields(campaign_id, entry.value) if entry else None
 
     async def list_campaigns(self) -> list[Campaign]:
-        index = self._get(self.keys.campaigns())
+        index = self.get(self.keys.campaigns())
         if index is None:
             return []
         ordered = sorted(index.value.items(), key=lambda item: (item[1], item[0]))
         campaigns = []
         for campaign_id, _ in ordered:
+            if self.keys.meta(campaign_id) in self._damaged:
+                continue  # reported by health(); it stays in the index
             campaign = await self.get_campaign(campaign_id)
             if campaign is None:
                 del index.value[campaign_id]
@@ -190,7 +288,7 @@ class EmbeddedStore:
         return campaigns
 
     async def update_campaign(self, campaign_id: str, changes: dict[str, Any]) -> Campaign | None:
-        entry = self._get(self.keys.meta(campaign_id))
+        entry = self.get(self.keys.meta(campaign_id))
         if entry is None:
             return None
         fields = dict(entry.value)
@@ -199,7 +297,7 @@ class EmbeddedStore:
                 fields.pop(key, None)
             else:
                 fields[key] = text
-        self._put(self.keys.meta(campaign_id), Entry("hash", fields, entry.expires_at))
+        self.put(self.keys.meta(campaign_id), Entry("hash", fields, entry.expires_at))
         return Campaign.from_fields(campaign_id, fields)
 
     async def delete_campaign(self, campaign_id: str) -> bool:
@@ -207,24 +305,34 @@ class EmbeddedStore:
             return await self._delete_campaign(campaign_id)
 
     async def _delete_campaign(self, campaign_id: str) -> bool:
-        existed = self._get(self.keys.meta(campaign_id)) is not None
-        pattern = self.keys.campaign_pattern(campaign_id)
-        for key in [k for k in self._data if fnmatch.fnmatchcase(k, pattern)]:
+        meta = self.keys.meta(campaign_id)
+        existed = meta in self._damaged or self.get(meta) is not None
+        prefix = self.keys.tag(campaign_id) + ":"
+        for key in [k for k in self._data if k.startswith(prefix)]:
             self._delete(key)
-        for key in [k for k in self._seen if fnmatch.fnmatchcase(k, pattern)]:
+        for key in [k for k in self._seen if k.startswith(prefix)]:
             del self._seen[key]
-        await self.salts.delete(pattern)
-        index = self._get(self.keys.campaigns())
+        for key in [k for k in self._damaged if k.startswith(prefix)]:
+            del self._damaged[key]
+        self._erased.append(prefix)  # the campaign-days that are only in the file, too
+        await self.salts.delete(self.keys.campaign_pattern(campaign_id))
+        index = self.get(self.keys.campaigns())
         if index is not None and campaign_id in index.value:
             del index.value[campaign_id]
             self._dirty.add(self.keys.campaigns())
-        await self.persist()  # erasure reaches the disk now, not within a second
+        self._unsaved_hits.pop(campaign_id, None)
+        if self._unsaved_campaigns.pop(campaign_id, None) != "creation":
+            self._unsaved_campaigns[campaign_id] = "deletion"
+        # Erasure reaches the disk now, not within a second. When it cannot, it is kept and
+        # retried with every other change; health() and the shutdown say so.
+        with contextlib.suppress(StoreError):
+            await self.persist()
         return existed
 
     # salts
 
     async def window_salt(self, campaign_id: str, now: float, window_seconds: int) -> Salt | None:
-        meta = self._get(self.keys.meta(campaign_id))
+        meta = self.get(self.keys.meta(campaign_id))
         if meta is None:
             return None
         if "first_hit" not in meta.value:
@@ -236,77 +344,42 @@ class EmbeddedStore:
 
     # hits
 
-    async def write_batch(self, batch: Batch) -> int:
+    async def write_batch(self, batch: Batch) -> WriteResult:
+        result = WriteResult()
         async with self._write_lock:
-            return await self._write_batch(batch)
-
-    async def _write_batch(self, batch: Batch) -> int:
-        """Apply a batch. Updating sketches costs about 1 µs an element here, so the write pauses
-        every `_SLICE_SECONDS` to let the event loop answer pixels: a flush of a busy second
-        must not hold every request for milliseconds."""
-        written = 0
-        expiry = self._expiry()
-        slice_start = time.perf_counter()
-        for campaign_id, part in batch.campaigns.items():
-            meta_key = self.keys.meta(campaign_id)
-            meta = self._get(meta_key)
-            if meta is None or meta.value.get("paused") == "1":
-                continue
-            writes_key = self.keys.writes(campaign_id)
-            writes = self._get(writes_key) or Entry("hash", {}, expiry)
-            # The same bookkeeping as the Redis store, so both honour retries alike.
-            if batch.seq and int(writes.value.get(batch.writer, 0)) >= batch.seq:
-                written += part.events
-                continue
-            # Sketch additions come first: they are idempotent, so a write cancelled in one of its
-            # pauses (a shutdown) is simply redone by the retry. The rest follows without a pause.
-            for (kind, day, dimension), elements in part.sketches.items():
-                key = self.keys.sketch(campaign_id, kind, day, dimension)
-                entry = self._get(key) or Entry("hll", new_sketch(), expiry)
-                add_elements(entry.value, elements)
-                entry.expires_at = expiry
-                self._put(key, entry)
-                if time.perf_counter() - slice_start > _SLICE_SECONDS:
-                    await asyncio.sleep(0)
-                    slice_start = time.perf_counter()
-            if batch.seq:
-                writes.value[batch.writer] = batch.seq
-                writes.expires_at = expiry
-                self._put(writes_key, writes)
-            meta.expires_at = expiry
-            self._dirty.add(meta_key)
-            counters = {day: dict(fields) for day, fields in part.counters.items()}
-            for (window, day, name), members in part.first_groups().items():
-                added = self._add_seen(
-                    self.keys.seen(campaign_id, window), members, part.window_expiry[window]
+            hot_from = utc_day(self.clock.now() - 86400)
+            cold = [  # hits of days before yesterday (a late retry, a clock set back): rare
+                key
+                for campaign_id, part in batch.campaigns.items()
+                for key in (
+                    *(self.keys.day(campaign_id, day) for day in part.counters if day < hot_from),
+                    *(self.keys.sketch(campaign_id, *ref) for ref in part.sketches if ref[1] < hot_from),
                 )
-                if added:
-                    fields = counters.setdefault(day, {})
-                    fields[name] = fields.get(name, 0) + added
-            for day, fields in counters.items():
-                key = self.keys.day(campaign_id, day)
-                entry = self._get(key) or Entry("hash", {}, expiry)
-                for name, count in fields.items():
-                    entry.value[name] = entry.value.get(name, 0) + count
-                entry.expires_at = expiry
-                self._put(key, entry)
-            written += part.events
-        return written
-
-    def _add_seen(self, key: str, elements: Sequence[bytes], expires_at: float) -> int:
-        """Add elements to a seen set (in memory only); the number that were not in it yet."""
-        now = time.time()
-        for gone in [k for k, (_, at) in self._seen.items() if at <= now]:
-            del self._seen[gone]
-        members, _ = self._seen.setdefault(key, (set(), float(int(expires_at) + 1)))
-        before = len(members)
-        members.update(elements)
-        return len(members) - before
+            ]
+            if cold:
+                await self._cold_entries(cold, keep=True)
+            self.slice_start = time.perf_counter()
+            for campaign_id, part in batch.campaigns.items():
+                try:
+                    refused, stored = await write_campaign(self, batch, campaign_id, part)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # any error: this campaign waits, the others are written
+                    self.errors += 1
+                    result.failed[campaign_id] = f"{type(exc).__name__}: {exc}"
+                    continue
+                if refused:
+                    result.refused[campaign_id] = refused
+                    continue
+                result.stored[campaign_id] = stored
+                result.written += part.events
+                self._unsaved_hits[campaign_id] += part.events
+        return result
 
     # released cells
 
     async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
-        entry = self._get(self.keys.released(campaign_id))
+        entry = self.get(self.keys.released(campaign_id))
         if entry is None:
             return {}
         return {name: int(entry.value[name]) for name in names if name in entry.value}
@@ -315,67 +388,39 @@ class EmbeddedStore:
         self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
     ) -> dict[str, int]:
         key = self.keys.released(campaign_id)
-        entry = self._get(key) or Entry("hash", {}, 0.0)
+        entry = self.get(key) or Entry("hash", {}, 0.0)
         for name, value in values.items():
             entry.value.setdefault(name, int(value))
-        entry.expires_at = time.time() + ttl_seconds
-        self._put(key, entry)
+        entry.expires_at = self.clock.now() + ttl_seconds
+        self.put(key, entry)
         return {name: int(entry.value[name]) for name in values}
 
     # reads
 
     async def read_counters(self, campaign_id: str, days: Sequence[str]) -> dict[str, dict[str, int]]:
-        out = {}
-        for day in days:
-            entry = self._get(self.keys.day(campaign_id, day))
-            if entry is not None:
-                out[day] = {k: int(v) for k, v in entry.value.items()}
-        return out
+        keys = {day: self.keys.day(campaign_id, day) for day in days}
+        found = await self.entries(list(keys.values()))
+        return {
+            day: {k: int(v) for k, v in found[key].value.items()} for day, key in keys.items() if key in found
+        }
 
     async def count_unique(self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]) -> list[float]:
+        found = await self.entries([self.keys.sketch(campaign_id, *ref) for group in groups for ref in group])
         counts = []
         for group in groups:
-            sketches = [
-                e.value for ref in group if (e := self._get(self.keys.sketch(campaign_id, *ref))) is not None
-            ]
-            if not sketches:
-                counts.append(0.0)
-                continue
-            union = new_sketch()
-            union.update(*sketches)
-            counts.append(float(union.card()))
+            sketches = [e.value for ref in group if (e := found.get(self.keys.sketch(campaign_id, *ref)))]
+            counts.append(count_union(sketches) if sketches else 0.0)
         return counts
 
-    # keyspace
-
     async def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:
-        now = time.time()
-        pattern = match or self.keys.all_pattern()
-        for key in list(self._data):
-            entry = self._get(key)
-            if entry is None or not fnmatch.fnmatchcase(key, pattern):
-                continue
-            text = entry.kind in ("hash", "zset")
-            yield KeyInfo(
-                key,
-                entry.kind,
-                entry.expires_at - now,
-                entry.encode() if entry.kind != "hll" or binary else b"",
-                {str(k): str(v) for k, v in entry.value.items()} if text else None,
-            )
-        for key, (members, expires_at) in list(self._seen.items()):
-            if expires_at > now and fnmatch.fnmatchcase(key, pattern):
-                ordered = tuple(sorted(members))
-                yield KeyInfo(key, "set", expires_at - now, b"".join(ordered), members=ordered)
-        async for info in self.salts.scan(pattern):
+        async for info in super().scan(match, binary=binary):
+            yield info
+        async for info in self.salts.scan(match or self.keys.all_pattern()):
             yield info
 
     async def key_names(self, match: str) -> AsyncIterator[str]:
-        for key in [*self._data, *self._seen]:
-            if fnmatch.fnmatchcase(key, match):
-                yield key
-        async for key in self.salts.key_names(match):
-            yield key
+        async for info in self.scan(match, binary=False):
+            yield info.key
 
     def saved_files(self) -> list[Path]:
         """Files this store writes, for privacy scans."""

@@ -35,11 +35,15 @@ class Keyspace:
     def __init__(self, prefix: str = "pixelagg") -> None:
         self.prefix = prefix
         self._pattern = re.compile(
-            rf"{re.escape(prefix)}:(?:campaigns|\{{c:(?P<id>[{CAMPAIGN_ID_CHARS}]+)\}}:(?P<rest>.+))\Z"
+            rf"{re.escape(prefix)}:(?:campaigns|epoch|\{{c:(?P<id>[{CAMPAIGN_ID_CHARS}]+)\}}:(?P<rest>.+))\Z"
         )
 
     def campaigns(self) -> str:
         return f"{self.prefix}:campaigns"
+
+    def epoch(self) -> str:
+        """A random value written once per store (Redis), to notice that it lost its data."""
+        return f"{self.prefix}:epoch"
 
     def tag(self, campaign_id: str) -> str:
         return f"{self.prefix}:{{c:{campaign_id}}}"

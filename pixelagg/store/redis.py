@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,18 +24,22 @@ from redis.retry import Retry
 from ..core.campaign import Campaign, encode_changes
 from ..core.privacy import Salt, new_salt
 from ..exceptions import ConfigError, StoreError
-from .base import SketchRef
+from ..tasks import stop_task
+from .base import MISSING, PAUSED, SketchRef, WriteResult
 from .batch import Batch, CampaignBatch
 from .keys import KeyInfo, Keyspace
+from .redis_health import CHECK_SECONDS, Fitness
+from .redis_scan import describe_keys
 from .redis_scripts import FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
 from .salts import RedisSalts, salt_lifetime, server_name
 
 __all__ = ["RedisStore"]
 
+log = logging.getLogger("pixelagg.store")
+
 SOCKET_TIMEOUT = 1.0
 CONNECT_TIMEOUT = 0.5
 CLOSE_TIMEOUT = 5.0
-HLL_MAGIC = b"HYLL"
 """Every Redis HyperLogLog value starts so; a string without it under a sketch's name is no sketch."""
 
 
@@ -92,6 +97,12 @@ class RedisStore:
         else:
             where = f"the store's server ({server_name(url)})"
             self.salts = RedisSalts(self.redis, where, separate=False, cluster=self.cluster)
+        self.fitness = Fitness()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def data_losses(self) -> int:
+        return self.fitness.losses
 
     async def _call(self, coro: Any) -> Any:
         """Await one command or pipeline, counted as a round trip (and as an error if it fails)."""
@@ -110,12 +121,30 @@ class RedisStore:
         return self.redis.pipeline() if self.cluster else self.redis.pipeline(transaction=False)
 
     def start(self) -> None:
-        """Nothing runs in the background: Redis persists by itself."""
+        """Check the server's fitness now and every CHECK_SECONDS (redis_health.py)."""
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._monitor())
+
+    async def _monitor(self) -> None:
+        while True:
+            try:
+                await self.fitness.check(self)
+            except Exception:  # never let the checks stop
+                log.exception("Redis store: a fitness check failed unexpectedly")
+            await asyncio.sleep(CHECK_SECONDS)
+
+    async def check(self) -> None:
+        await self.fitness.check(self)
+
+    def health(self) -> dict[str, str]:
+        return self.fitness.health()
 
     async def ping(self) -> None:
         await self._call(self.redis.ping())
 
     async def close(self) -> None:
+        await stop_task(self._task)
+        self._task = None
         # Never let a dead node hold up a shutdown.
         with contextlib.suppress(TimeoutError, RedisError, OSError):
             await asyncio.wait_for(self.redis.aclose(), CLOSE_TIMEOUT)
@@ -204,7 +233,7 @@ class RedisStore:
         self, batch: Batch, campaign_id: str, part: CampaignBatch
     ) -> tuple[list[str], list[Any]]:
         keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id)]
-        args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq, 0]
+        args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq_of(part), 0, part.events]
         hincr = 0
         day_index: dict[str, int] = {}
         for day, fields in part.counters.items():
@@ -235,20 +264,62 @@ class RedisStore:
             args += [len(keys), b"".join(elements)]
         return keys, args
 
-    async def write_batch(self, batch: Batch) -> int:
+    async def write_batch(self, batch: Batch) -> WriteResult:
         calls = [(cid, *self._script_args(batch, cid, part)) for cid, part in batch.campaigns.items()]
+        result = WriteResult()
         if not calls:
-            return 0
-        # One script call per campaign (one slot each); one pipeline for the whole batch.
+            return result
+        # One script call per campaign (one slot each); one pipeline for the whole batch on a
+        # standalone server, one per master on a cluster, run side by side: a dead master
+        # fails its own campaigns' writes only.
+        replies: dict[str, Any] = {}
+        if self.cluster:
+            groups = self._by_node(calls)
+            done = await asyncio.gather(*(self._run_scripts(g) for g in groups), return_exceptions=True)
+            for group, outcome in zip(groups, done, strict=True):
+                for n, (cid, _, _) in enumerate(group):
+                    replies[cid] = outcome if isinstance(outcome, BaseException) else outcome[n]
+        else:
+            outcome = await self._run_scripts(calls)
+            replies = {cid: reply for (cid, _, _), reply in zip(calls, outcome, strict=True)}
+        for cid, reply in replies.items():
+            if isinstance(reply, BaseException):
+                if not isinstance(reply, Exception):
+                    raise reply
+                result.failed[cid] = str(reply)
+                continue
+            code, total = int(reply[0]), int(reply[1])
+            if code in (0, 1):  # 0: applied by an earlier try of this part
+                result.written += batch.campaigns[cid].events
+                result.stored[cid] = total
+            else:
+                result.refused[cid] = MISSING if code == -1 else PAUSED
+        if MISSING in result.refused.values():  # deleted, or lost by the server?
+            result.data_lost = await self.fitness.check_epoch(self)
+        return result
+
+    async def _run_scripts(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[Any]:
         pipe = self._pipe()
         for _, keys, args in calls:
             pipe.eval(WRITE, len(keys), *keys, *args)
-        results = await self._call(pipe.execute())
-        return sum(
-            batch.campaigns[cid].events
-            for (cid, _, _), r in zip(calls, results, strict=True)
-            if r in (0, 1)  # 0: applied by an earlier try of this batch
-        )
+        replies: list[Any] = await self._call(pipe.execute(raise_on_error=False))
+        for n, reply in enumerate(replies):
+            if isinstance(reply, Exception):  # a script that failed on the server: its campaign waits
+                self.errors += 1
+                replies[n] = StoreError(f"Redis store error: {type(reply).__name__}: {reply}")
+        return replies
+
+    def _by_node(self, calls: list[tuple[str, list[str], list[Any]]]) -> list[list[Any]]:
+        """The calls grouped by the master of their campaign's slot (one group until the
+        client has read the slot map)."""
+        groups: dict[str, list[Any]] = {}
+        for call in calls:
+            try:
+                node = self.redis.get_node_from_key(call[1][0]).name
+            except Exception:  # slot map not read yet, or the slot is not covered
+                node = ""
+            groups.setdefault(node, []).append(call)
+        return list(groups.values())
 
     # reads
 
@@ -320,11 +391,11 @@ class RedisStore:
         async for key in self._scan_keys(pattern):
             batch.append(key)
             if len(batch) >= 500:
-                for info in await self._describe(batch, binary):
+                for info in await describe_keys(self._call, self._pipe, batch, binary):
                     yield info
                 batch = []
         if batch:
-            for info in await self._describe(batch, binary):
+            for info in await describe_keys(self._call, self._pipe, batch, binary):
                 yield info
         if self.salts.separate:
             async for info in self.salts.scan(pattern):
@@ -336,83 +407,3 @@ class RedisStore:
         if self.salts.separate:
             async for key in self.salts.key_names(match):
                 yield key
-
-    async def _describe(self, keys: list[str], binary: bool = True) -> list[KeyInfo]:
-        pipe = self._pipe()
-        for key in keys:
-            pipe.type(key)
-            pipe.pttl(key)
-        head = await self._call(pipe.execute())
-        pipe = self._pipe()
-        kinds: list[str] = []
-        read: list[int] = []
-        for n, key in enumerate(keys):
-            kind = head[2 * n].decode()
-            kinds.append(kind)
-            if kind == "hash":
-                pipe.hgetall(key)
-            elif kind == "zset":
-                pipe.zrange(key, 0, -1, withscores=True)
-            elif kind == "string":  # without binary, a sketch's header only: it says "HLL"
-                pipe.get(key) if binary else pipe.getrange(key, 0, len(HLL_MAGIC) - 1)
-            elif kind == "set":  # a seen set: the audit checks that it holds keyed hashes only
-                pipe.smembers(key)
-            else:  # a list or stream (foreign) would fail GET with WRONGTYPE
-                continue
-            read.append(n)
-        values: list[Any] = [None] * len(keys)
-        if read:
-            for n, value in zip(read, await self._call(pipe.execute()), strict=True):
-                values[n] = value
-        # Strings that are no sketch (salts, or what should not be there) are read whole.
-        others = [n for n in read if not binary and kinds[n] == "string" and values[n] != HLL_MAGIC]
-        if others:
-            pipe = self._pipe()
-            for n in others:
-                pipe.get(keys[n])
-            for n, value in zip(others, await self._call(pipe.execute()), strict=True):
-                values[n] = value
-        for n in read:
-            if kinds[n] == "string" and (values[n] or b"").startswith(HLL_MAGIC):
-                kinds[n] = "hll"
-                if not binary:
-                    values[n] = None
-        out: list[KeyInfo] = []
-        for n, key in enumerate(keys):
-            ms = head[2 * n + 1]
-            if ms == -2:  # expired between SCAN and PTTL
-                continue
-            out.append(
-                KeyInfo(
-                    key,
-                    kinds[n],
-                    None if ms < 0 else ms / 1000,
-                    _flatten(values[n]),
-                    _text_fields(values[n]),
-                    tuple(sorted(values[n])) if isinstance(values[n], set) else None,
-                )
-            )
-        return out
-
-
-def _text_fields(value: Any) -> dict[str, str] | None:
-    """Hash fields or zset members (with their scores) as text; None for other values."""
-    if isinstance(value, dict):
-        return {k.decode(errors="replace"): v.decode(errors="replace") for k, v in value.items()}
-    if isinstance(value, list):
-        return {m.decode(errors="replace"): repr(score) for m, score in value}
-    return None
-
-
-def _flatten(value: Any) -> bytes:
-    if value is None:
-        return b""
-    if isinstance(value, bytes):
-        return value
-    if isinstance(value, dict):
-        return b"\n".join(k + b"=" + v for k, v in value.items())
-    if isinstance(value, list):
-        return b"\n".join(m if isinstance(m, bytes) else repr(m).encode() for pair in value for m in pair)
-    if isinstance(value, set):
-        return b"".join(sorted(value))
-    return repr(value).encode()

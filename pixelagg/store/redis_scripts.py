@@ -1,9 +1,12 @@
 """The Redis store's server-side scripts (Lua), each run atomically on the campaign's node.
 
-_WRITE applies one campaign's part of a batch: it checks that the campaign exists and is not
+WRITE applies one campaign's part of a batch: it checks that the campaign exists and is not
 paused and that this batch was not applied before, adds the counter increments, the first
 opens (a seen set per salt window: the elements not in it yet are counted) and the sketch
-elements, and refreshes every key's TTL (seen sets expire with their salt).
+elements, and refreshes every key's TTL (seen sets expire with their salt). It answers
+{code, total}: code 1 applied, 0 applied before, -1 no such campaign, -2 paused; total is the
+writer's running count of events applied, which is written last: a writer whose count came
+back lower than it had been told knows that the server lost (or never finished) writes.
 """
 
 from __future__ import annotations
@@ -17,16 +20,18 @@ RELEASE_CHUNK = 1000
 """Cells frozen per RELEASE call: Lua's unpack() takes a few thousand values at most."""
 
 WRITE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-if redis.call('HGET', KEYS[1], 'paused') == '1' then return -2 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
+if redis.call('HGET', KEYS[1], 'paused') == '1' then return {-2, 0} end
+local writer = ARGV[3]
+local total = tonumber(redis.call('HGET', KEYS[2], writer .. ':n') or '0')
 local seq = tonumber(ARGV[4])
 if seq > 0 then
-  local last = tonumber(redis.call('HGET', KEYS[2], ARGV[3]) or '0')
-  if last >= seq then return 0 end
-  redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+  local last = tonumber(redis.call('HGET', KEYS[2], writer) or '0')
+  if last >= seq then return {0, total} end
+  redis.call('HSET', KEYS[2], writer, ARGV[4])
 end
 local ttl = tonumber(ARGV[1])
-local i = 6
+local i = 7
 for _ = 1, tonumber(ARGV[2]) do
   redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
   i = i + 3
@@ -69,10 +74,12 @@ while i <= #ARGV do
     j = j + m
   end
 end
+total = total + tonumber(ARGV[6])
+if writer ~= '-' then redis.call('HSET', KEYS[2], writer .. ':n', total) end
 for k = 1, #KEYS do
   if seen[k] then redis.call('EXPIREAT', KEYS[k], seen[k]) else redis.call('EXPIRE', KEYS[k], ttl) end
 end
-return 1
+return {1, total}
 """.replace("PFADD_CHUNK", str(PFADD_CHUNK)).replace("ELEMENT", str(ELEMENT_BYTES))
 
 FIRST_HIT = """

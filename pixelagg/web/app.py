@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator
 
@@ -33,6 +34,7 @@ __all__ = ["Front", "app_from_env", "create_app"]
 log = logging.getLogger("pixelagg.app")
 
 READY_TIMEOUT = 1.0
+_CAMPAIGN_TAG = re.compile(r"\{c:[^}]*\}")
 
 
 async def healthz(request: Request) -> Response:
@@ -40,21 +42,30 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Ready when the store answers and no write is waiting for a retry."""
+    """Ready when the store answers, no write waits for a retry, and the store reports no
+    problem (a failing save, damaged keys, an evicting Redis, lost data, a stepped clock)."""
     service: Service = request.app.state.service
     store = "ok"
     try:
         await asyncio.wait_for(service.store.ping(), READY_TIMEOUT)
     except (StoreError, TimeoutError):
         store = "unreachable"
-    writes = "ok" if service.aggregator.healthy else "retrying"
-    ready = store == "ok" and writes == "ok"
+    aggregator = service.aggregator
+    failing = aggregator.failing
+    problems = service.store.health()
+    ready = store == "ok" and not failing and not problems
     body = {
         "status": "ready" if ready else "degraded",
         "store": store,
-        "writes": writes,
-        "buffered_hits": service.aggregator.depth,
-        "dropped_hits": service.aggregator.dropped,
+        "writes": "retrying" if failing else "ok",
+        "buffered_hits": aggregator.depth,
+        "dropped_hits": aggregator.dropped,
+        "lost_hits": sum(aggregator.lost.values()),
+        "restamped_hits": aggregator.restamped,
+        "problems": problems,
+        # Counts and texts only: /readyz needs no token, so it names no campaign (the log does).
+        "failing_campaigns": len(failing),
+        "write_error": _CAMPAIGN_TAG.sub("{c:ID}", next(iter(failing.values()))) if failing else None,
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 

@@ -18,6 +18,7 @@ from ..core.campaign import is_campaign_id
 from ..core.classify import CLASSES, PROXY_CLASSES
 from ..core.clients import client_family
 from ..core.privacy import bucket_region, client_address, visitor_key
+from ..ingest.cache import StoreUnavailable
 from ..metrics import HIT_RESULTS
 from .middleware import PIXEL_SECURITY_HEADERS
 from .service import Service
@@ -97,9 +98,14 @@ class Pixel:
             return "not_counted"
         service = self.service
         cache = service.cache
-        campaign = cache.peek(campaign_id) or await cache.lookup(campaign_id)
+        campaign = cache.peek(campaign_id)
         if campaign is None:
-            return "unknown_campaign"
+            try:
+                campaign = await cache.lookup(campaign_id)
+            except StoreUnavailable:  # the store did not answer in time: not "unknown"
+                return "store_unavailable"
+            if campaign is None:
+                return "unknown_campaign"
         if campaign.paused:
             return "paused"
         now = time.time()

@@ -82,8 +82,9 @@ class Service:
         gc.freeze()
 
     async def stop(self) -> None:
-        """Write every buffered hit, then close the store."""
-        if await self.aggregator.drain():
-            log.info("stopped: every buffered hit written")
+        """Write every buffered hit, then close the store (the embedded one saves its file)."""
+        drained = await self.aggregator.drain()
         await self.cache.stop()
         await self.store.close()
+        if drained and "persist" not in self.store.health():
+            log.info("stopped: every buffered hit written")

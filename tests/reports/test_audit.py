@@ -85,7 +85,7 @@ async def _plant_hash(store, key, fields, ttl):
         if ttl is not None:
             await store.redis.expire(key, int(ttl))
     else:
-        store._put(key, Entry("hash", dict(fields), time.time() + ttl if ttl else math.inf))
+        store.put(key, Entry("hash", dict(fields), time.time() + ttl if ttl else math.inf))
 
 
 async def _set_ttl(store, key, ttl):

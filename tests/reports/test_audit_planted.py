@@ -78,9 +78,9 @@ async def _plant(store, key, kind, value, ttl=3600):
         store._seen[key] = ({v.encode() if isinstance(v, str) else v for v in value}, time.time() + ttl)
     elif kind == "hash":  # HSET adds fields to a hash: so does this
         old = store._data.get(key)
-        store._put(key, Entry("hash", {**(old.value if old else {}), **value}, time.time() + ttl))
+        store.put(key, Entry("hash", {**(old.value if old else {}), **value}, time.time() + ttl))
     else:
-        store._put(key, Entry(kind, bytes(value), time.time() + ttl))
+        store.put(key, Entry(kind, bytes(value), time.time() + ttl))
 
 
 async def _salt(store, campaign_id) -> bytes:

@@ -304,7 +304,7 @@ async def _feed(store, elements: list[bytes]) -> Campaign:
     batch = Batch()
     for element in elements:
         batch.add_open(campaign.id, NOON, "human", "US", element)
-    assert await store.write_batch(batch) == len(elements)
+    assert (await store.write_batch(batch)).written == len(elements)
     return campaign
 
 

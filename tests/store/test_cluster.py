@@ -90,3 +90,38 @@ def test_workers_on_redis(serve, redis_url, tmp_path):
         assert report
         assert abs(report["unique_opens"]["estimate"] - 300) <= 15
         assert http.get(server.url + "/api/campaigns", headers=AUTH).status_code == 200
+
+
+def test_a_dead_master_stalls_only_its_own_campaigns(serve, cluster, tmp_path):
+    """With one master down, campaigns on the other masters are written as before; the dead
+    master's campaign waits, and counts every hit once the master is back."""
+    server = serve(make_env(tmp_path, cluster.url))
+    prefix = server.env["PIXELAGG_STORE_KEY_PREFIX"]
+    with httpx.Client() as http:
+        by_node: dict[int, str] = {}
+        while len(by_node) < 2:  # two campaigns on two different masters
+            campaign = server.create(http)["id"]
+            node = cluster.nodes.index(cluster.node_for_key(f"{prefix}:{{c:{campaign}}}:meta"))
+            by_node.setdefault(node, campaign)
+        (dead, stalled), (_, healthy) = sorted(by_node.items())[:2]
+        node = cluster.nodes[dead]
+        try:
+            node.stop()
+            healthy_counted = stalled_counted = 0
+            for visitor in range(200):
+                _hit(http, server.url, healthy, visitor)
+                _hit(http, server.url, stalled, visitor)
+                healthy_counted += 1
+                stalled_counted += 1
+            report = wait_for(
+                lambda: (s := server.stats(http, healthy))["opens"]["total"] == healthy_counted and s
+            )
+            assert report, "the healthy master's campaign is written while the other master is down"
+            assert http.get(server.url + "/readyz").json()["failing_campaigns"] == 1
+            assert f"campaign {stalled} kept for retry" in server.logs()
+            assert f"campaign {healthy} kept" not in server.logs()
+            cluster.restart_node(dead)
+        finally:  # the cluster is shared by the session: leave it whole
+            if not node.is_running():
+                cluster.restart_node(dead)
+        assert wait_for(lambda: server.stats(http, stalled)["opens"]["total"] == stalled_counted, timeout=20)

@@ -174,8 +174,8 @@ async def test_embedded_store_erases_salts_saved_by_older_releases(tmp_path):
     keys = Keyspace("t")
     key = keys.salt(new_campaign_id(), 0)
     old = secrets.token_bytes(32)
-    store_file, _ = StoreFile.open(tmp_path)
-    store_file.save([(key, "string", old, time.time() + 3600)], [])
+    store_file = StoreFile.open(tmp_path)
+    store_file.save([(key, "string", old, time.time() + 3600)], [], [], time.time())
     store_file.close()
     store = EmbeddedStore(tmp_path, keys, retention_seconds=3600).open()
     try:

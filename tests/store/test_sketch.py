@@ -16,38 +16,65 @@ from pixelagg.core.campaign import Campaign, new_campaign_id
 from pixelagg.exceptions import StoreError
 from pixelagg.store import Batch, open_store
 from pixelagg.store.sketch import (
-    FORMAT,
+    DENSE,
     REGISTERS,
+    SPARSE,
+    SPARSE_MAX,
+    Sketch,
+    SketchDamagedError,
     SketchFormatError,
-    add_elements,
-    new_sketch,
     read_sketch,
     save_sketch,
-    sketch_registers,
 )
 from tests.helpers import make_env
 
 
 def _filled(count: int = 300):
-    sketch = new_sketch()
-    add_elements(sketch, {os.urandom(16) for _ in range(count)})
+    sketch = Sketch()
+    sketch.add({os.urandom(16) for _ in range(count)})
     return sketch
 
 
-def test_saved_sketch_is_the_format_byte_then_one_byte_per_register():
-    """A saved sketch is FORMAT (1), then its 16,384 registers, one unsigned byte each."""
-    sketch = _filled()
-    blob = save_sketch(sketch_registers(sketch))
-    assert blob[0] == FORMAT == 1
+def test_dense_sketch_is_the_format_byte_then_one_byte_per_register():
+    """A dense saved sketch is format 1, then its 16,384 registers, one unsigned byte each."""
+    sketch = _filled(SPARSE_MAX * 2)
+    blob = save_sketch(sketch)
+    assert not sketch.is_sparse
+    assert blob[0] == DENSE == 1
     assert len(blob) == 1 + REGISTERS == 16385
-    assert list(blob[1:]) == sketch.M.tolist()
+    assert list(blob[1:]) == sketch.registers().tolist()
 
 
-def test_saved_sketch_reads_back_the_same():
-    """Reading a saved sketch gives the same registers and the same estimate."""
-    sketch = _filled()
-    again = read_sketch(save_sketch(sketch_registers(sketch)))
-    assert again.M.tolist() == sketch.M.tolist()
+def test_sparse_sketch_is_the_format_byte_then_three_bytes_per_set_register():
+    """A sparse saved sketch is format 2, then (register, 16-bit little-endian; rank) per set register."""
+    sketch = _filled(300)
+    blob = save_sketch(sketch)
+    registers = sketch.registers()
+    set_registers = np.flatnonzero(registers)
+    assert sketch.is_sparse and blob[0] == SPARSE == 2
+    assert len(blob) == 1 + 3 * len(set_registers)
+    entries = np.frombuffer(blob, np.uint8, offset=1).reshape(-1, 3)
+    assert (entries[:, 0] + 256 * entries[:, 1].astype(int)).tolist() == set_registers.tolist()
+    assert entries[:, 2].tolist() == registers[set_registers].tolist()
+
+
+def test_sparse_sketch_becomes_dense_past_its_bound():
+    """A sketch stays sparse (4 bytes a set register) up to SPARSE_MAX registers, then is dense."""
+    sketch = Sketch()
+    while sketch.is_sparse:
+        sketch.add([os.urandom(16)])
+        assert sketch.memory() <= 4 * SPARSE_MAX * 1.2 or not sketch.is_sparse
+    assert np.count_nonzero(sketch.registers()) == SPARSE_MAX + 1
+    assert sketch.memory() == REGISTERS
+
+
+@pytest.mark.parametrize("count", [0, 1, 300, 5000], ids=str)
+def test_saved_sketch_reads_back_the_same(count):
+    """Reading a saved sketch, sparse or dense, gives the same registers and the same estimate."""
+    sketch = _filled(count)
+    again = read_sketch(save_sketch(sketch))
+    assert again.registers().tolist() == sketch.registers().tolist()
+    assert again.is_sparse == sketch.is_sparse
     assert again.card() == sketch.card()
 
 
@@ -55,24 +82,45 @@ def test_saved_sketch_reads_back_the_same():
 def test_sketch_saved_before_the_format_byte_still_reads(dtype):
     """A blob of the old layout (the package's register array, no format byte) still reads."""
     sketch = _filled()
-    old_blob = sketch.M.astype(dtype).tobytes()
-    assert read_sketch(old_blob).M.tolist() == sketch.M.tolist()
+    old_blob = sketch.registers().astype(dtype).tobytes()
+    assert read_sketch(old_blob).registers().tolist() == sketch.registers().tolist()
+
+
+def test_blob_of_a_newer_format_is_refused_as_such():
+    """A blob whose format byte is above the ones this release writes is a newer release's."""
+    with pytest.raises(SketchFormatError, match="format 3") as info:
+        read_sketch(bytes([3]) + bytes(REGISTERS))
+    assert not isinstance(info.value, SketchDamagedError)
 
 
 @pytest.mark.parametrize(
     ("blob", "message"),
     [
-        (bytes([2]) + bytes(REGISTERS), "format 2"),
-        (bytes([FORMAT]) + bytes(100), "101 bytes"),
+        (bytes([DENSE]) + bytes(100), "101 bytes"),
         (b"", "0 bytes"),
-        (bytes([FORMAT]) + bytes([200]) * REGISTERS, "outside 0..51"),
+        (bytes([DENSE, 0, 0, 0]), "4 bytes"),
+        (bytes([DENSE]) + bytes([200]) * REGISTERS, "outside 0..51"),
         (bytes([255]) * REGISTERS, "outside 0..51"),
+        (bytes([SPARSE, 5, 0, 1, 4, 0, 1]), "out of order"),
+        (bytes([SPARSE, 5, 0, 0]), "outside 1..51"),
+        (bytes([SPARSE, 255, 255, 1]), "register past"),
+        (bytes([SPARSE, 5, 0]), "3 bytes"),
     ],
-    ids=["newer-format", "truncated", "empty", "rank-too-high", "old-layout-negative"],
+    ids=[
+        "truncated",
+        "empty",
+        "four-bytes",
+        "rank-too-high",
+        "old-layout-negative",
+        "sparse-unordered",
+        "sparse-rank-zero",
+        "sparse-register-too-high",
+        "sparse-truncated",
+    ],
 )
-def test_blob_it_does_not_understand_is_refused(blob, message):
-    """A blob of another format, length or register range raises SketchFormatError, never a guess."""
-    with pytest.raises(SketchFormatError, match=message):
+def test_damaged_blob_is_refused(blob, message):
+    """A blob that is no sketch of any format raises SketchDamagedError, never a guess."""
+    with pytest.raises(SketchDamagedError, match=message):
         read_sketch(blob)
 
 
@@ -112,7 +160,8 @@ def _rewrite_sketches(config, change) -> int:
 async def test_store_file_of_the_old_layout_loads(saved_store):
     """A store file whose sketches were saved without the format byte opens and counts as before."""
     config, campaign_id, day = saved_store
-    assert _rewrite_sketches(config, lambda blob: np.frombuffer(blob[1:], np.uint8).astype(np.int8).tobytes())
+    old = lambda blob: read_sketch(blob).registers().astype(np.int8).tobytes()  # noqa: E731
+    assert _rewrite_sketches(config, old)
     store = open_store(config)
     try:
         (uniques,) = await store.count_unique(campaign_id, [[("u", day, "human")]])
@@ -131,5 +180,5 @@ def test_store_file_with_an_unreadable_sketch_is_refused(saved_store):
     assert str(config.data_dir / "store.sqlite3") in message
     assert "format 9" in message and "restore the data dir from a backup" in message
     # The refused open released the lock: the store opens once the file is restored.
-    assert _rewrite_sketches(config, lambda blob: bytes([FORMAT]) + blob[1:])
+    assert _rewrite_sketches(config, lambda blob: bytes([SPARSE]) + blob[1:])
     asyncio.run(open_store(config).close())

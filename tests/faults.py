@@ -1,0 +1,48 @@
+"""Helpers of the fault tests: hits from distinct addresses, totals, /readyz and metrics of a real serve."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+import httpx
+
+from tests.helpers import BROWSER_UA, Served
+
+
+def hits(http: httpx.Client, server: Served, campaign_id: str, n: int, first: int = 0) -> Counter[str]:
+    """Send n hits from distinct addresses; the X-Pixelagg answers, counted."""
+    answers: Counter[str] = Counter()
+    for k in range(first, first + n):
+        r = http.get(
+            f"{server.url}/p/{campaign_id}.gif",
+            headers={
+                "X-Forwarded-For": f"81.{k // 62500 % 250}.{k // 250 % 250}.{k % 250 + 1}",
+                "User-Agent": BROWSER_UA,
+            },
+        )
+        assert r.status_code == 200 and len(r.content) == 43
+        answers[r.headers["x-pixelagg"]] += 1
+    return answers
+
+
+def total(http: httpx.Client, server: Served, campaign_id: str) -> int:
+    return int(server.stats(http, campaign_id)["opens"]["total"])
+
+
+def readyz(http: httpx.Client, server: Served) -> httpx.Response:
+    return http.get(server.url + "/readyz")
+
+
+def metric(http: httpx.Client, server: Served, name: str, **labels: str) -> float:
+    """One series of the server's /metrics."""
+    label_text = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    pattern = "^" + re.escape(name) + (r"\{" + re.escape(label_text) + r"\}" if labels else "") + r" (\S+)$"
+    match = re.search(pattern, http.get(server.url + "/metrics").text, re.MULTILINE)
+    assert match, f"{name}{labels} not in metrics"
+    return float(match.group(1))
+
+
+def lost(http: httpx.Client, server: Served, reason: str) -> int:
+    """Hits answered counted that the server counts as lost, for one reason."""
+    return int(metric(http, server, "pixelagg_lost_hits_total", reason=reason))
