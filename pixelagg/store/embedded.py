@@ -108,6 +108,7 @@ class EmbeddedStore(KeyMemory):
         """Drop expired keys and save every change, in one transaction. StoreError when the
         save failed: every change is then kept for the next one."""
         async with self._io_lock:
+            saving = self._saving_file()  # before anything is taken from the dirty set
             now = self.clock.now()
             self._note_clock()
             self._expire(now)
@@ -128,7 +129,6 @@ class EmbeddedStore(KeyMemory):
             # Encoding and writing happen off the event loop. A cancelled persist (a shutdown)
             # still waits for its thread, holding the lock: otherwise close() would save on a
             # second thread and close the connection while the first still used it (a crash).
-            saving = self._saving_file()
             save = asyncio.ensure_future(asyncio.to_thread(saving.save, changed, gone, erased, now, purge))
             try:
                 await asyncio.shield(save)
