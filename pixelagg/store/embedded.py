@@ -59,8 +59,6 @@ class EmbeddedStore(KeyMemory):
         self.errors = 0
         self.data_losses = 0
         self.slice_start = 0.0
-        self._unsaved_hits: Counter[str] = Counter()
-        self._unsaved_campaigns: dict[str, str] = {}
         self._save_error: str | None = None
         self._save_failing_since = 0.0
         self._last_purge = time.monotonic()
@@ -163,25 +161,6 @@ class EmbeddedStore(KeyMemory):
             )
         self._save_error = reason
         return StoreError(f"Cannot save the embedded store to {self._path()!r}: {reason}")
-
-    def _unsaved_text(self, limit: int | None = 10) -> str:
-        """What waits to be saved; with campaign ids (at most `limit` of them) unless limit is 0."""
-        hits = sum(self._unsaved_hits.values())
-        parts = [f"{hits} hits of {len(self._unsaved_hits)} campaigns"]
-        if self._unsaved_hits and limit != 0:
-            shown = self._unsaved_hits.most_common(limit)
-            more = len(self._unsaved_hits) - len(shown)
-            parts[0] += (
-                " (" + ", ".join(f"{c}: {n}" for c, n in shown) + (f", {more} more" if more else "") + ")"
-            )
-        if limit == 0:
-            changes = Counter(self._unsaved_campaigns.values())
-            parts += [f"{n} campaign {change}s" for change, n in sorted(changes.items())]
-        else:
-            for campaign_id, change in sorted(self._unsaved_campaigns.items()):
-                parts.append(f"the {change} of campaign {campaign_id}")
-        parts.append(f"{len(self._dirty)} changed keys in all")
-        return "not saved yet: " + ", ".join(parts)
 
     def health(self) -> dict[str, str]:
         problems: dict[str, str] = {}
