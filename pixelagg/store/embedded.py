@@ -64,8 +64,6 @@ class EmbeddedStore(KeyMemory):
         self.salts = MemorySalts()
         """Salts live in memory only, never in the file (P12): a restart makes new ones."""
         self.slice_start = 0.0
-        self._unsaved_hits: Counter[str] = Counter()
-        self._unsaved_campaigns: dict[str, str] = {}
         self._save_error: str | None = None
         self._save_failing_since = 0.0
         self._last_purge = time.monotonic()
@@ -119,6 +117,7 @@ class EmbeddedStore(KeyMemory):
         """Drop expired keys and save every change, in one transaction. StoreError when the
         save failed: every change is then kept for the next one."""
         async with self._io_lock:
+            saving = self._saving_file()  # before anything is taken from the dirty set
             now = self.clock.now()
             self._note_clock()
             self._expire(now)
@@ -139,7 +138,6 @@ class EmbeddedStore(KeyMemory):
             # Encoding and writing happen off the event loop. A cancelled persist (a shutdown)
             # still waits for its thread, holding the lock: otherwise close() would save on a
             # second thread and close the connection while the first still used it (a crash).
-            saving = self._saving_file()
             save = asyncio.ensure_future(asyncio.to_thread(saving.save, changed, gone, erased, now, purge))
             try:
                 await asyncio.shield(save)
@@ -174,25 +172,6 @@ class EmbeddedStore(KeyMemory):
             )
         self._save_error = reason
         return StoreError(f"Cannot save the embedded store to {self._path()!r}: {reason}")
-
-    def _unsaved_text(self, limit: int | None = 10) -> str:
-        """What waits to be saved; with campaign ids (at most `limit` of them) unless limit is 0."""
-        hits = sum(self._unsaved_hits.values())
-        parts = [f"{hits} hits of {len(self._unsaved_hits)} campaigns"]
-        if self._unsaved_hits and limit != 0:
-            shown = self._unsaved_hits.most_common(limit)
-            more = len(self._unsaved_hits) - len(shown)
-            parts[0] += (
-                " (" + ", ".join(f"{c}: {n}" for c, n in shown) + (f", {more} more" if more else "") + ")"
-            )
-        if limit == 0:
-            changes = Counter(self._unsaved_campaigns.values())
-            parts += [f"{n} campaign {change}s" for change, n in sorted(changes.items())]
-        else:
-            for campaign_id, change in sorted(self._unsaved_campaigns.items()):
-                parts.append(f"the {change} of campaign {campaign_id}")
-        parts.append(f"{len(self._dirty)} changed keys in all")
-        return "not saved yet: " + ", ".join(parts)
 
     def health(self) -> dict[str, str]:
         problems: dict[str, str] = {}

@@ -12,6 +12,7 @@ import asyncio
 import fnmatch
 import logging
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,6 +46,10 @@ class KeyMemory:
         self._file: StoreFile | None = None
         self._data: dict[str, Entry] = {}
         self._dirty: set[str] = set()
+        self._unsaved_hits: Counter[str] = Counter()
+        """campaign -> hits written to memory since the last save"""
+        self._unsaved_campaigns: dict[str, str] = {}
+        """campaign -> 'creation' or 'deletion' not saved yet"""
         self._erased: list[str] = []
         """Key prefixes of deleted campaigns, to erase from the file at the next save."""
         self._damaged: dict[str, tuple[str, float]] = {}
@@ -69,6 +74,25 @@ class KeyMemory:
             f"{first}: {reason}); {which} do not count until the file is restored from a backup "
             "or they are deleted; the others count"
         )
+
+    def _unsaved_text(self, limit: int | None = 10) -> str:
+        """What waits to be saved; with campaign ids (at most `limit` of them) unless limit is 0."""
+        hits = sum(self._unsaved_hits.values())
+        parts = [f"{hits} hits of {len(self._unsaved_hits)} campaigns"]
+        if self._unsaved_hits and limit != 0:
+            shown = self._unsaved_hits.most_common(limit)
+            more = len(self._unsaved_hits) - len(shown)
+            parts[0] += (
+                " (" + ", ".join(f"{c}: {n}" for c, n in shown) + (f", {more} more" if more else "") + ")"
+            )
+        if limit == 0:
+            changes = Counter(self._unsaved_campaigns.values())
+            parts += [f"{n} campaign {change}s" for change, n in sorted(changes.items())]
+        else:
+            for campaign_id, change in sorted(self._unsaved_campaigns.items()):
+                parts.append(f"the {change} of campaign {campaign_id}")
+        parts.append(f"{len(self._dirty)} changed keys in all")
+        return "not saved yet: " + ", ".join(parts)
 
     def _expire(self, now: float) -> None:
         for key in [k for k, e in self._data.items() if e.expires_at <= now]:
