@@ -1,18 +1,29 @@
 from __future__ import annotations
 
+import csv
+import importlib.metadata
 import ipaddress
+import re
+import tomllib
 
 import crawleruseragents
 import pytest
+from crawlerdetect import CrawlerDetect
 
 from pixelagg.core.classify import (
     CLASSES,
+    CRAWLER_LIST_EXCLUDED,
     HUMAN_CLASSES,
     MACHINE_CLASSES,
     PROXY_CLASSES,
     RULES,
     Classifier,
+    _is_crawlerdetect,
+    _PatternIndex,
+    _re_parser,
+    _required_literals,
     classify_user_agent,
+    crawler_list_patterns,
     match_rule,
 )
 from pixelagg.core.networks import AddressLists, NetworkSet
@@ -21,6 +32,19 @@ from tests.helpers import AMBIGUOUS_CHOICES, FIXTURES, ROOT, SAMPLE_ROWS, SAMPLE
 
 SHARED_SAMPLES = ROOT.parent / "shared" / "data" / "ua-samples.tsv"
 METRICS_DOC = ROOT / "docs" / "metrics.md"
+PYPROJECT = ROOT / "pyproject.toml"
+CORPUS_SAMPLE = FIXTURES / "ua-corpora-sample.tsv"
+"""User agents copied from the corpora of bench/classify_corpora.py, each with its source."""
+
+
+def _corpus_rows() -> list[tuple[int, str, str, str]]:
+    with CORPUS_SAMPLE.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE))
+    assert rows[0] == ["expected_class", "user_agent", "source"]
+    return [(number, *row) for number, row in enumerate(rows[1:], start=2)]
+
+
+CORPUS_ROWS = _corpus_rows()
 
 
 BARE = "Mozilla/5.0"
@@ -107,7 +131,7 @@ def test_class_sets_partition_classes():
 def test_rules_use_known_classes_and_unique_names():
     """Every rule names a known class, a known kind and a unique name."""
     assert all(rule.class_ in CLASSES for rule in RULES)
-    assert all(rule.kind in {"empty", "exact", "contains", "regex", "crawler_list"} for rule in RULES)
+    assert all(rule.kind in {"empty", "exact", "contains", "regex", "list"} for rule in RULES)
     assert len({rule.name for rule in RULES}) == len(RULES)
 
 
@@ -119,10 +143,30 @@ def test_rules_are_documented():
 
 
 @pytest.mark.parametrize("user_agent", [GMAIL_PROXY, YAHOO_PROXY], ids=["gmail", "yahoo"])
-def test_mail_proxies_beat_the_crawler_list(user_agent):
-    """The crawler list calls Gmail's and Yahoo's proxies bots; the rules say image_proxy."""
+def test_mail_proxies_beat_the_bot_lists(user_agent):
+    """Both bot lists call Gmail's and Yahoo's proxies bots; the rules say image_proxy."""
     assert crawleruseragents.is_crawler(user_agent)
+    assert CrawlerDetect().is_crawler(user_agent)
     assert classify_user_agent(user_agent) == "image_proxy"
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "rule"),
+    [
+        ("RamblerMail/6.0 (incompatible; ImageProxy/6.0)", "rambler-mail-proxy"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/55.0.2883.87 "
+            "Safari/537.36 (via secureurl.fwdcdn.com - mail.ukr.net proxy)",
+            "ukrnet-mail-proxy",
+        ),
+    ],
+    ids=["rambler", "ukr-net"],
+)
+def test_rambler_and_ukr_net_proxies_are_image_proxies(user_agent, rule):
+    """RamblerMail's and Ukr.net's image proxies (Matomo's fixtures) fetch for a reader."""
+    matched = match_rule(user_agent)
+    assert matched is not None
+    assert (matched.name, matched.class_) == (rule, "image_proxy")
 
 
 @pytest.mark.parametrize(
@@ -279,3 +323,245 @@ def test_very_long_user_agents_are_not_cached():
     classifier = Classifier(AddressLists.empty())
     assert classifier.classify(CHROME + " x" * 300, None) == "human"
     assert _cached(classifier) == 0
+
+
+# The lists nobody here wrote: pinned, indexed, and corrected where they call people bots.
+
+
+@pytest.mark.parametrize("package", ["crawler-user-agents", "crawlerdetect"])
+def test_bot_lists_are_pinned_and_installed_at_the_pin(package):
+    """pyproject.toml pins each bot list to one release, and that release is the one installed."""
+    dependencies = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["dependencies"]
+    pins = [d for d in dependencies if re.match(rf"{re.escape(package)}\s*[=<>~!]", d)]
+    assert len(pins) == 1
+    name, _, version = pins[0].partition("==")
+    assert name.strip() == package and version
+    assert importlib.metadata.version(package) == version
+
+
+def test_excluded_patterns_are_in_the_pinned_list():
+    """Every excluded crawler-list pattern is still in the pinned list, word for word."""
+    patterns = {entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA}
+    assert set(CRAWLER_LIST_EXCLUDED) <= patterns
+    assert not set(CRAWLER_LIST_EXCLUDED) & set(crawler_list_patterns())
+    assert len(crawler_list_patterns()) == len(patterns) - len(CRAWLER_LIST_EXCLUDED)
+
+
+# (excluded pattern, a real client it matches, the class of the list's own instances of it)
+EXCLUSIONS = [
+    (
+        r"AP3A\.240617\.008",
+        "Mozilla/5.0 (Linux; Android 15; CPH2655 Build/AP3A.240617.008) AppleWebKit/537.36 "
+        "(KHTML, like Gecko) Chrome/119.0.6045.163 Mobile Safari/537.36",
+        "human",  # its one instance is an Instagram WebView on that build: a person
+    ),
+    (
+        "Sogou",
+        "Mozilla/5.0 (Linux; Android 6.0.1; OPPO R9s Plus Build/MMB29M; wv) AppleWebKit/537.36 (KHTML, "
+        "like Gecko) Version/4.0 Chrome/68.0.3440.106 Mobile Safari/537.36 AWP/2.0 SogouMSE,"
+        "SogouMobileBrowser/5.28",
+        "bot",
+    ),
+    (
+        "Blackboard",
+        "Mozilla/5.0 (iPad; CPU OS 11_3 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Mobile/15E302 Blackboard/3.6.1",
+        "bot",
+    ),
+    (
+        "Butterfly",
+        "Mozilla/5.0 (Linux; Android 5.0.2; HTC Butterfly 2 Build/LRX22G) AppleWebKit/537.36 (KHTML, "
+        "like Gecko) Chrome/49.0.2623.91 Mobile Safari/537.36",
+        "bot",
+    ),
+    (
+        "Sonic",
+        "Mozilla/5.0 (Linux; U; Android 4.3; en-US; ViewSonic A8+ Build/JLS36C) AppleWebKit/534.30 "
+        "(KHTML, like Gecko) Version/4.0 UCBrowser/11.0.5.892 U3/0.8.0 Mobile Safari/534.30",
+        "bot",
+    ),
+    (
+        r"008\/",
+        "Opera/9.80 (MAUI Runtime; Opera Mini/4.4.39008/61.445; U; hi) Presto/2.12.423 Version/12.16",
+        "bot",
+    ),
+    (
+        "Fever",
+        "Mozilla/5.0 (Linux; U; Android 8.1.0; Fever_Plus Build/O11019; wv) AppleWebKit/537.36 (KHTML, "
+        "like Gecko) Version/4.0 Chrome/75.0.3770.143 Safari/537.36 OPR/35.0.2254.127759",
+        "bot",
+    ),
+    (
+        "Expanse",
+        "Mozilla/5.0 (Linux; Android 8.0.0; Expanse) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/86.0.4240.99 Mobile Safari/537.36",
+        "bot",
+    ),
+    (
+        "Fluid",
+        "Mozilla/5.0 (Macintosh; U; Intel Mac OS X 10_5_6; en-us) AppleWebKit/528.16 (KHTML, like Gecko) "
+        "Fluid/0.9.6 Safari/528.16",
+        "human",  # its instance is the browser itself
+    ),
+]
+
+
+def test_every_exclusion_has_a_case():
+    """Each excluded pattern is tested below, so none is left out without a reason shown."""
+    assert {pattern for pattern, _, _ in EXCLUSIONS} == set(CRAWLER_LIST_EXCLUDED)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "user_agent", "_"),
+    EXCLUSIONS,
+    ids=[pattern for pattern, _, _ in EXCLUSIONS],
+)
+def test_excluded_pattern_no_longer_makes_a_real_client_a_bot(pattern, user_agent, _):
+    """The pinned crawler list calls this real client a bot through the pattern; pixelagg does not."""
+    assert re.search(pattern, user_agent)
+    assert crawleruseragents.is_crawler(user_agent)
+    assert classify_user_agent(user_agent) == "human"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "_", "expected"),
+    EXCLUSIONS,
+    ids=[pattern for pattern, _, _ in EXCLUSIONS],
+)
+def test_the_bots_an_excluded_pattern_was_for_stay_bots(pattern, _, expected):
+    """The list's own examples of an excluded pattern keep their class: other rules catch the bots."""
+    instances = [
+        instance
+        for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA
+        if entry["pattern"] == pattern
+        for instance in entry.get("instances", ())
+    ]
+    assert instances
+    assert {classify_user_agent(instance) for instance in instances} == {expected}
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        OUTLOOK_DESKTOP,
+        OUTLOOK_IOS,
+        "Microsoft Office Outlook/16.100.824 (Mac OS/15.6.1; Desktop; en-US; NonAppStore; Apple/Mac16,7)",
+        "Mail/3731.600.7 CFNetwork/1408.0.4 Darwin/22.5.0",
+    ],
+    ids=["outlook-desktop", "outlook-ios", "outlook-mac", "apple-mail"],
+)
+def test_mail_clients_beat_crawlerdetect(user_agent):
+    """crawlerdetect calls Outlook and Apple Mail bots; the mail-client rule, before it, says human."""
+    assert CrawlerDetect().is_crawler(user_agent)
+    matched = match_rule(user_agent)
+    assert matched is not None
+    assert (matched.name, matched.class_) == ("mail-client", "human")
+
+
+def test_a_crawler_dressed_as_a_mail_client_is_still_a_bot():
+    """A mail client's token does not save a user agent that also says crawler and gives a URL."""
+    user_agent = (
+        "Mozilla/5.0 (Windows; U; Windows NT 5.0; en-US; rv:1.7.10) Gecko/20050716 Thunderbird/1.0.6 "
+        "- WebCrawler http://cognitiveseo.com/bot.html"
+    )
+    assert classify_user_agent(user_agent) == "bot"
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "rule"),
+    [
+        ("GuzzleHttp/6.2.1 PHP/7.0.15-0ubuntu0.16.04.4", None),
+        ("PycURL/7.43.0 libcurl/7.47.0 GnuTLS/3.4.10 zlib/1.2.8 libidn/1.32", None),
+        ("PostmanRuntime/7.1.1", None),
+        ("Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5", None),
+        ("Kaspersky Lab CFR link resolver cfradmins@kaspersky.com", None),
+        ("Norton-Safeweb", None),
+        ("Microsoft Office Existence Discovery", "office-existence-discovery"),
+        ("Newsboat/2.29.0 (Linux x86_64)", "feed-reader"),
+        ("Akregator/4.12.3; syndication SUSE", "feed-reader"),
+        ("gPodder/3.5.2 (+http://gpodder.org/)", "feed-reader"),
+        ("Feedly/1.0 (+http://www.feedly.com/fetcher.html; like FeedFetcher-Google)", None),
+    ],
+    ids=[
+        "guzzle",
+        "pycurl",
+        "postman",
+        "skype-preview",
+        "kaspersky-link-resolver",
+        "norton-safe-web",
+        "office-existence-discovery",
+        "newsboat",
+        "akregator",
+        "gpodder",
+        "feedly",
+    ],
+)
+def test_libraries_previews_link_checkers_and_feed_readers_are_bots(user_agent, rule):
+    """HTTP libraries, link previews, link checkers and feed readers are bots (by our rule, where named)."""
+    matched = match_rule(user_agent)
+    assert matched is not None
+    assert matched.class_ == "bot"
+    if rule is not None:
+        assert matched.name == rule
+
+
+@pytest.mark.parametrize(
+    ("number", "expected", "user_agent", "source"),
+    CORPUS_ROWS,
+    ids=[f"line{number}-{expected}" for number, expected, _, _ in CORPUS_ROWS],
+)
+def test_corpus_samples(number, expected, user_agent, source):
+    """Every row of ua-corpora-sample.tsv (copied from an outside corpus) gets its expected class."""
+    assert expected in CLASSES, (number, source)
+    assert classify_user_agent(user_agent) == expected
+
+
+# The pattern index: the same answers as the packages, faster.
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literals"),
+    [
+        ("Googlebot", {"googlebot"}),
+        (r"^Java/", {"java/"}),
+        (r"a(?:bcd|efgh)i", {"bcd", "efgh"}),
+        (r"(?:bot|ab)x", None),  # one branch has no literal of three characters
+        (r"x?abc(?:de)?fgh", {"abc"}),  # runs around an optional part are separate
+        (r"[a-z0-9\-_]*(bot|crawl|spider)", {"bot", "crawl", "spider"}),
+        (r"(?:foo)+bar", {"foo"}),  # repeated at least once
+        (r"(?:foo)*bar", {"bar"}),  # may be absent: bar is the required literal
+        (r"ab", None),
+    ],
+    ids=["literal", "anchored", "branches", "short-branch", "optional", "classes", "plus", "star", "short"],
+)
+def test_required_literals(pattern, literals):
+    """A pattern's required literals: one of them occurs in every text the pattern matches."""
+    found = _required_literals(_re_parser.parse(pattern, 0))
+    assert (None if found is None else set(found)) == literals
+
+
+def _agreement_corpus() -> list[str]:
+    """Every instance of the crawler list, the corpus sample, ua-samples.tsv and some odd strings."""
+    user_agents = [row[2] for row in CORPUS_ROWS] + [row[2] for row in SAMPLE_ROWS]
+    for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA:
+        user_agents.extend(entry.get("instances", ()))
+    user_agents += ["", "ab", "BOT", "Mozilla/5.0 (compatible) Googlebot", "x" * 600]
+    return sorted({ua.strip() for ua in user_agents})
+
+
+def test_index_answers_as_the_crawler_list_does():
+    """The indexed crawler list gives crawleruseragents.is_crawler()'s answer on every sample."""
+    index = _PatternIndex(entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA)
+    samples = _agreement_corpus()
+    differ = [ua for ua in samples if index.search(ua) != crawleruseragents.is_crawler(ua)]
+    assert not differ
+    assert sum(map(index.search, samples)) > 2000  # the instances: it does find crawlers
+
+
+def test_index_answers_as_crawlerdetect_does():
+    """The indexed crawlerdetect gives CrawlerDetect().is_crawler()'s answer on every sample."""
+    detector = CrawlerDetect()
+    samples = [ua for ua in _agreement_corpus() if ua]
+    differ = [ua for ua in samples if _is_crawlerdetect(ua) != detector.is_crawler(ua)]
+    assert not differ
+    assert sum(map(_is_crawlerdetect, samples)) > 1500  # most instances: it does find crawlers

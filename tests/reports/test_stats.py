@@ -45,27 +45,32 @@ Z_95 = 1.96
 # bounds()
 
 
+@pytest.mark.parametrize("store", ["embedded", "redis"])
 @pytest.mark.parametrize(
     "estimate", [1.0, 99.6, 2_500.0, 20_000.0, 1_000_000.0], ids=["1", "99.6", "2.5k", "20k", "1M"]
 )
-def test_bounds_surround_the_rounded_estimate(estimate):
+def test_bounds_surround_the_rounded_estimate(estimate, store):
     """The estimate is rounded and lies between its low and high bounds."""
-    b = bounds(estimate)
+    b = bounds(estimate, store)
     assert b.estimate == round(estimate)
     assert 0 <= b.low <= b.estimate <= b.high
 
 
 def test_bounds_of_nothing_are_zero():
     """No opens: estimate, low and high are all 0."""
-    assert bounds(0.0) == Bounds(estimate=0, low=0, high=0)
+    assert bounds(0.0, "embedded") == Bounds(estimate=0, low=0, high=0)
 
 
+@pytest.mark.parametrize("store", ["embedded", "redis"])
 @pytest.mark.parametrize("estimate", [20_000.0, 1_000_000.0], ids=["20k", "1M"])
-def test_bounds_are_about_1_6_percent_wide(estimate):
-    """The 95% interval is estimate x (1 -/+ 1.96 x 1.04/128), about +/-1.6%."""
-    b = bounds(estimate)
-    assert (b.high - estimate) / estimate == pytest.approx(0.0159, abs=2e-4)
-    assert (estimate - b.low) / estimate == pytest.approx(0.0159, abs=2e-4)
+def test_bounds_are_at_most_about_1_6_percent_wide(estimate, store):
+    """The calibrated 95% interval is at most about the textbook 1.96 x 1.04/128 (+/-1.6%) a side.
+
+    The measured spread is narrower on the embedded store below a million (docs/metrics.md).
+    """
+    b = bounds(estimate, store)
+    assert 0.009 <= (b.high - estimate) / estimate <= 0.017
+    assert 0.009 <= (estimate - b.low) / estimate <= 0.017
 
 
 # merge_small_regions()
