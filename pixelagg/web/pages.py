@@ -38,6 +38,7 @@ __all__ = [
     "campaign_context",
     "class_section",
     "count",
+    "day",
     "day_columns",
     "displayable",
     "hour_columns",
@@ -79,6 +80,11 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def day(timestamp: float) -> str:
+    """The UTC day of a timestamp, as YYYY-MM-DD."""
+    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
+
+
 def displayable(value: Any) -> Any:
     """A value as a page shows it: text that no UTF-8 page can hold (an unpaired surrogate in a
     name an older release stored) gets U+FFFD in its place, so the page still renders."""
@@ -103,6 +109,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["pct"] = pct
     env.filters["count"] = count
+    env.filters["day"] = day
     return env
 
 

@@ -309,7 +309,7 @@ def test_campaign_list_shows_figures(campaign, signed_in):
     assert f'href="/dashboard/campaigns/{campaign["id"]}"' in html
     assert f"50.0% <small>(50.0%{DASH}50.0%)</small>" in html  # 5 unique human opens / 10
     assert "16.7%" in html  # 1 Apple MPP open of 6
-    assert "<td>6</td>" in html
+    assert '<td data-label="Opens">6</td>' in html
 
 
 def test_campaign_list_pages(signed_in, monkeypatch):
