@@ -41,8 +41,13 @@ HEAD_TIMEOUT = 10.0
 KEEP_ALIVE_SECONDS = 5
 REPORT_EVERY = 60.0
 """Refused clients are logged at most this often: a flood must not flood the log too."""
-GRANIAN_MIN_BUFFER = MAX_HEAD
-"""granian (hyper) needs a larger read buffer than MAX_HEAD; heads beyond it get 431."""
+GRANIAN_BUFFER = MAX_HEAD
+"""granian's HTTP/1 read buffer: a head that does not fit gets 431."""
+GRANIAN_CONNECTIONS = 16_384
+"""Connections granian serves at once per worker ("backpressure"; its default, backlog/workers,
+is 1,024): beyond it new connections wait unaccepted, so 1,024 silent clients would shut out
+every mail client until the head timeout closed them."""
+LISTEN_BACKLOG = 4096
 
 _REASONS = {414: "URI Too Long", 431: "Request Header Fields Too Large"}
 
@@ -76,35 +81,42 @@ REFUSALS = _Refusals()
 def limit_protocol(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
     """A subclass of one of uvicorn's HTTP protocols that enforces the limits above."""
 
+    base_data_received = base.data_received  # type: ignore[attr-defined]
+    new_head = object()
+
     class Limited(base):  # type: ignore[valid-type, misc]  # a uvicorn protocol, typed loosely
+        # One timer per connection, re-armed as needed, and a fast path for a whole head in one
+        # chunk: a timer or a few more Python lines per request would cost the pixel.
         def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
-            self._head_timer: asyncio.TimerHandle | None = None
-            self._head_of: Any = object()  # the cycle before the head being read
-            self._start_head()
+            self._head_of: Any = new_head  # the cycle before the head being read
+            self._head_since: float | None = self.loop.time()
+            self._head_timer: asyncio.TimerHandle | None = self.loop.call_later(
+                HEAD_TIMEOUT, self._check_head
+            )
 
-        def _start_head(self) -> None:
-            self._head_of = self.cycle
+        def data_received(self, data: bytes) -> None:
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:  # between requests: this is a head
+                if cycle is not self._head_of:  # its first bytes
+                    self._head_of = cycle
+                    if len(data) <= MAX_REQUEST_LINE and b"\r\n\r\n" in data:
+                        self._head_since = None  # all of it, within every limit
+                    elif self._start_head(data):
+                        return
+                elif self._head_since is not None and self._over_limit(data):
+                    return
+            base_data_received(self, data)
+
+        def _start_head(self, data: bytes) -> bool:
+            """Begin counting a head that does not fit the fast path; True when refused."""
+            if self._head_since is None:
+                self._head_since = self.loop.time()
             self._line_bytes = 0
             self._line_done = False
             self._head_bytes = 0
-            self._head_done = False
             self._tail = b""
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(HEAD_TIMEOUT, self._too_slow)
-
-        def _stop_timer(self) -> None:
-            if self._head_timer is not None:
-                self._head_timer.cancel()
-                self._head_timer = None
-
-        def data_received(self, data: bytes) -> None:
-            if self.cycle is None or self.cycle.response_complete:  # between requests
-                if self.cycle is not self._head_of:
-                    self._start_head()
-                if not self._head_done and self._over_limit(data):
-                    return
-            super().data_received(data)
+            return self._over_limit(data)
 
         def _over_limit(self, data: bytes) -> bool:
             """Count the head's bytes in this chunk; refuse (True) when it passes a limit."""
@@ -119,8 +131,7 @@ def limit_protocol(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
             end = seen.find(b"\r\n\r\n")
             if end >= 0:
                 self._head_bytes += end - len(self._tail)
-                self._head_done = True
-                self._stop_timer()
+                self._head_since = None  # the head is complete
             else:
                 self._head_bytes += len(data)
                 self._tail = seen[-3:]
@@ -130,7 +141,6 @@ def limit_protocol(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
             return False
 
         def _refuse(self, status: int) -> None:
-            self._stop_timer()
             REFUSALS.add(f"refused with {status}", self.loop.time())
             if not self.transport.is_closing():
                 self.transport.write(
@@ -139,15 +149,24 @@ def limit_protocol(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
                 )
                 self.transport.close()
 
-        def _too_slow(self) -> None:
+        def _check_head(self) -> None:
+            """Close the connection if a head has taken HEAD_TIMEOUT so far; else look again later."""
             self._head_timer = None
+            if self.transport.is_closing():
+                return
             waiting = self.cycle is None or self.cycle.response_complete
-            if waiting and not self.transport.is_closing():
+            since = self._head_since if waiting else None  # None: no head is being read
+            left = HEAD_TIMEOUT if since is None else since + HEAD_TIMEOUT - self.loop.time()
+            if left <= 0:
                 REFUSALS.add("closed after the head timeout", self.loop.time())
                 self.transport.close()
+                return
+            self._head_timer = self.loop.call_later(left, self._check_head)
 
         def connection_lost(self, exc: Exception | None) -> None:
-            self._stop_timer()
+            if self._head_timer is not None:
+                self._head_timer.cancel()
+                self._head_timer = None
             super().connection_lost(exc)
 
     Limited.__name__ = Limited.__qualname__ = f"Limited{base.__name__}"
@@ -170,6 +189,7 @@ def uvicorn_options() -> dict[str, Any]:
     return {
         "http": _uvicorn_protocol(),
         "timeout_keep_alive": KEEP_ALIVE_SECONDS,
+        "backlog": LISTEN_BACKLOG,
         # h11 buffers a head up to this size; the protocol refuses one past MAX_HEAD first.
         "h11_max_incomplete_event_size": MAX_HEAD * 2,
     }
@@ -183,6 +203,8 @@ def granian_options() -> dict[str, Any]:
         "http1_settings": HTTP1Settings(
             header_read_timeout=int(HEAD_TIMEOUT * 1000),
             keep_alive=True,
-            max_buffer_size=GRANIAN_MIN_BUFFER,
-        )
+            max_buffer_size=GRANIAN_BUFFER,
+        ),
+        "backlog": LISTEN_BACKLOG,
+        "backpressure": GRANIAN_CONNECTIONS,
     }

@@ -13,7 +13,12 @@ from ..reports.audit import format_report
 from ..reports.notice import FORMATS, LANGUAGES, LegalBasisUse, render_notice
 from .options import connect, fail, guarded, json_option, load_config, url_option
 
-__all__ = ["AUDIT_QUIET_KEYS", "audit", "notice_warnings", "privacy_notice"]
+__all__ = ["AUDIT_QUIET_KEYS", "LEGITIMATE_INTEREST_NOTE", "audit", "notice_warnings", "privacy_notice"]
+
+LEGITIMATE_INTEREST_NOTE = (
+    "legitimate_interest is a GDPR basis; it does not by itself answer ePrivacy Art. 5(3) "
+    "(docs/privacy.md, section 9): pair it with an exemption that applies, or use consent."
+)
 
 # A placeholder is bracketed text that is not a Markdown link: "[contact address]".
 _PLACEHOLDER = re.compile(r"\[([^\]\n]{2,60})\](?!\()")
@@ -96,6 +101,9 @@ def privacy_notice(ctx: click.Context, lang: str, fmt: str, strict: bool, url: s
     warnings = notice_warnings(config, notice)
     for warning in warnings:
         click.echo(f"Warning: {warning}", err=True)
+    in_use = {b.basis for b in bases} or {config.campaigns.default_legal_basis}
+    if "legitimate_interest" in in_use:
+        click.echo(f"Note: {LEGITIMATE_INTEREST_NOTE}", err=True)
     if strict and warnings:
         fail(f"the notice has {len(warnings)} gap(s) to fill in first (--strict); see the warnings above.")
     click.echo(notice)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from pixelagg.cli.privacy import LEGITIMATE_INTEREST_NOTE
 from pixelagg.store.embedded import DB_NAME
 from tests.cli.runner import create, run
 from tests.helpers import make_env, make_store
@@ -55,14 +56,22 @@ def test_privacy_notice_warns_about_a_missing_statutory_reference(tmp_path):
     assert result.stderr.strip() == (
         "Warning: The notice says [statutory reference]: give the campaign its --legal-reference "
         "(pixelagg campaign update ID)."
-    )
+    )  # and no note: public_task is not legitimate interest
 
 
 def test_privacy_notice_with_its_settings_has_no_warning(tmp_path):
-    """With organisation and contact set, the notice has no placeholder and stderr is empty."""
-    result = run(make_env(tmp_path, None, **FILLED), "privacy-notice", "--strict")
+    """With organisation and contact set (and consent), the notice has no placeholder and stderr is empty."""
+    env = make_env(tmp_path, None, PIXELAGG_CAMPAIGNS_DEFAULT_LEGAL_BASIS="consent", **FILLED)
+    result = run(env, "privacy-notice", "--strict")
     assert result.exit_code == 0, result.output
     assert "[" not in result.stdout and result.stderr == ""
+
+
+def test_legitimate_interest_gets_a_note_that_does_not_fail_strict(tmp_path):
+    """With the default basis, stderr notes that it does not answer ePrivacy; --strict still passes."""
+    result = run(make_env(tmp_path, None, **FILLED), "privacy-notice", "--strict")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip() == f"Note: {LEGITIMATE_INTEREST_NOTE}"
 
 
 def test_strict_privacy_notice_with_placeholders_fails(tmp_path):
