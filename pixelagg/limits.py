@@ -81,7 +81,7 @@ REFUSALS = _Refusals()
 def limit_protocol(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
     """A subclass of one of uvicorn's HTTP protocols that enforces the limits above."""
 
-    base_data_received = base.data_received  # type: ignore[attr-defined]
+    base_data_received = base.data_received
     new_head = object()
 
     class Limited(base):  # type: ignore[valid-type, misc]  # a uvicorn protocol, typed loosely
