@@ -18,6 +18,7 @@ responses and connection counts per client need a reverse proxy: docs/deployment
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.util
 import logging
 from collections import Counter
@@ -173,15 +174,30 @@ def limit_protocol(base: type[asyncio.Protocol]) -> type[asyncio.Protocol]:
     return Limited
 
 
-def _uvicorn_protocol() -> type[asyncio.Protocol]:
-    """The protocol uvicorn's "auto" would choose, with the limits."""
-    if importlib.util.find_spec("httptools") is not None:
+@functools.cache
+def _limited(name: str) -> type[asyncio.Protocol]:
+    if name == "LimitedHttpToolsProtocol":
         from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
         return limit_protocol(HttpToolsProtocol)
     from uvicorn.protocols.http.h11_impl import H11Protocol
 
     return limit_protocol(H11Protocol)
+
+
+def __getattr__(name: str) -> Any:
+    """The limited protocols as module attributes, made on first use: uvicorn's worker
+    processes get the protocol class by name (pickled), and httptools may be missing."""
+    if name in ("LimitedHttpToolsProtocol", "LimitedH11Protocol"):
+        return _limited(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _uvicorn_protocol() -> type[asyncio.Protocol]:
+    """The protocol uvicorn's "auto" would choose, with the limits."""
+    if importlib.util.find_spec("httptools") is not None:
+        return _limited("LimitedHttpToolsProtocol")
+    return _limited("LimitedH11Protocol")
 
 
 def uvicorn_options() -> dict[str, Any]:
