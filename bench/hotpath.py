@@ -107,7 +107,7 @@ async def main(hits: int, repeat: int) -> None:
     service = app.app.state.service  # Front wraps the Starlette app
     await service.start()
     try:
-        campaign = await actions.create_campaign(service.store, service.config, {"name": "hotpath"})
+        campaign, _ = await actions.create_campaign(service.store, service.config, {"name": "hotpath"})
         batch = scopes(f"/p/{campaign.id}.gif", hits)
         await per_call(app, batch[:2000], 1)  # warm: salt, caches
         await service.aggregator.flush()

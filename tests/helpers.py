@@ -241,3 +241,76 @@ def read_samples():
 
 
 SAMPLE_ROWS = read_samples()
+
+
+def make_store(env: dict[str, str]) -> None:
+    """Save an (empty) embedded store in the env's data dir, as a service that ran there would."""
+    from pixelagg.config import load
+    from pixelagg.store.embedded_file import StoreFile
+
+    config = load(environ=env)
+    if config.is_embedded:
+        StoreFile.open(config.data_dir).close()
+
+
+class LockHolder:
+    """Another process that holds an embedded store's lock and wrote serve.json, until killed."""
+
+    CODE = (
+        "import time\n"
+        "from pixelagg.config import load\n"
+        "from pixelagg.serve_file import advertise\n"
+        "from pixelagg.store import open_store\n"
+        "config = load()\n"
+        "store = open_store(config)\n"
+        "advertise(config, supervisor=0)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+
+    def __init__(self, env: dict[str, str]) -> None:
+        full = {**os.environ, **env, "PYTHONPATH": str(ROOT)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", self.CODE], env=full, stdout=subprocess.PIPE, text=True
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+class RecordingServer:
+    """An HTTP server on loopback that answers 200 to anything and records each request's headers."""
+
+    def __init__(self) -> None:
+        import http.server
+
+        self.requests: list[dict[str, str]] = []
+        recorded = self.requests
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                recorded.append(dict(self.headers))
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            do_POST = do_PATCH = do_DELETE = do_GET
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> RecordingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()

@@ -1,63 +1,17 @@
-"""Tests for pixelagg.client: which client the CLI uses, and the URLs it builds and advertises."""
+"""Tests for pixelagg.client: which client the CLI uses, and what it does without a service."""
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-from pixelagg.client import (
-    SERVE_FILE,
-    ApiClient,
-    ServiceError,
-    StoreClient,
-    advertise,
-    http_url,
-    open_client,
-    running_service,
-)
+from pixelagg.client import ApiClient, ServiceError, StoreClient, open_client
 from pixelagg.config import load
+from pixelagg.serve_file import advertise
 from pixelagg.store.embedded import DB_NAME
-from tests.helpers import make_env
-
-
-@pytest.mark.parametrize(
-    ("host", "url"),
-    [
-        ("127.0.0.1", "http://127.0.0.1:8000"),
-        ("0.0.0.0", "http://0.0.0.0:8000"),
-        ("localhost", "http://localhost:8000"),
-        ("::", "http://[::]:8000"),
-        ("::1", "http://[::1]:8000"),
-        ("2001:db8::5", "http://[2001:db8::5]:8000"),
-    ],
-    ids=["ipv4", "ipv4-wildcard", "name", "ipv6-wildcard", "ipv6-loopback", "ipv6"],
-)
-def test_http_url(host, url):
-    """An IPv6 address goes in brackets; IPv4 addresses and names do not."""
-    assert http_url(host, 8000) == url
-
-
-@pytest.mark.parametrize(
-    ("host", "url"),
-    [
-        ("0.0.0.0", "http://127.0.0.1:8123"),
-        ("::", "http://[::1]:8123"),
-        ("192.0.2.5", "http://192.0.2.5:8123"),
-        ("2001:db8::5", "http://[2001:db8::5]:8123"),
-    ],
-    ids=["ipv4-wildcard", "ipv6-wildcard", "ipv4", "ipv6"],
-)
-def test_advertise_points_at_a_reachable_address(tmp_path, host, url):
-    """While serving, serve.json names the bind address, a wildcard as its family's loopback."""
-    config = load(environ=make_env(tmp_path, None, PIXELAGG_SERVER_HOST=host, PIXELAGG_SERVER_PORT="8123"))
-    with advertise(config):
-        assert json.loads((config.data_dir / SERVE_FILE).read_text())["url"] == url
-        assert running_service(config) == url
-    assert not (config.data_dir / SERVE_FILE).exists()
+from pixelagg.store.embedded_file import StoreFile
+from tests.helpers import LockHolder, make_env, make_store
 
 
 def test_url_chooses_the_api(tmp_path):
@@ -67,30 +21,35 @@ def test_url_chooses_the_api(tmp_path):
 
 
 def test_running_service_is_chosen_for_the_embedded_store(tmp_path):
-    """A live service named in serve.json gets the embedded store's commands."""
-    config = load(environ=make_env(tmp_path, None))
-    config.data_dir.mkdir(parents=True)
-    url = "http://127.0.0.1:8123"
-    (config.data_dir / SERVE_FILE).write_text(json.dumps({"url": url, "pid": os.getpid()}))
-    client = open_client(config, None)
-    assert isinstance(client, ApiClient) and client.url == url
+    """The service that holds the embedded store and wrote serve.json gets the commands."""
+    config = load(environ=make_env(tmp_path, None, PIXELAGG_SERVER_PORT="8123"))
+    store_file = StoreFile.open(config.data_dir)
+    try:
+        advertise(config, supervisor=os.getpid())
+        client = open_client(config, None)
+    finally:
+        store_file.close()
+    assert isinstance(client, ApiClient) and client.url == "http://127.0.0.1:8123"
 
 
-def test_stale_serve_file_is_ignored(tmp_path):
-    """serve.json of a process that has exited sends commands to the store."""
-    config = load(environ=make_env(tmp_path, None))
-    config.data_dir.mkdir(parents=True)
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
-    pid = int(gone.stdout)
-    (config.data_dir / SERVE_FILE).write_text(json.dumps({"url": "http://127.0.0.1:1", "pid": pid}))
-    assert isinstance(open_client(config, None), StoreClient)
+def test_stale_serve_file_sends_commands_to_the_store_with_a_note(tmp_path):
+    """serve.json of a killed service is ignored: the store is used and a note says so."""
+    env = make_env(tmp_path, None)
+    LockHolder(env).kill()
+    client = open_client(load(environ=env), None)
+    assert isinstance(client, StoreClient)
+    assert "stale" in client.notes[0] and "no token is sent" in client.notes[0]
 
 
 def test_redis_store_is_used_directly(tmp_path, redis_url):
     """On Redis the commands use the store, whatever serve.json says."""
     config = load(environ=make_env(tmp_path, redis_url))
-    with advertise(config):
+    store_file = StoreFile.open(config.data_dir)
+    try:
+        advertise(config, supervisor=os.getpid())
         assert isinstance(open_client(config, None), StoreClient)
+    finally:
+        store_file.close()
 
 
 def test_api_without_a_token_is_an_error(tmp_path, monkeypatch):
@@ -104,9 +63,49 @@ def test_api_without_a_token_is_an_error(tmp_path, monkeypatch):
 
 def test_only_an_unsaved_embedded_store_is_new(tmp_path, redis_url):
     """store_is_new is true until the embedded store's file exists, and never for Redis or the API."""
-    embedded = StoreClient(load(environ=make_env(tmp_path, None)))
+    env = make_env(tmp_path, None)
+    embedded = StoreClient(load(environ=env))
     assert embedded.store_is_new()
-    embedded.create({"name": "First"})
-    assert (embedded.config.data_dir / DB_NAME).exists() and not embedded.store_is_new()
+    make_store(env)
+    assert not embedded.store_is_new()
     assert not StoreClient(load(environ=make_env(tmp_path, redis_url))).store_is_new()
     assert not open_client(embedded.config, "http://127.0.0.1:9").store_is_new()
+
+
+def test_no_service_and_no_store_is_an_error_that_creates_nothing(tmp_path):
+    """Without a service or a saved store the client says where it looked and makes no store."""
+    config = load(environ=make_env(tmp_path, None))
+    with pytest.raises(ServiceError) as caught:
+        StoreClient(config).create({"name": "First"})
+    message = str(caught.value)
+    assert str(config.data_dir.resolve()) in message and "PIXELAGG_DATA_DIR" in message
+    assert "--url" in message and not config.data_dir.exists()
+
+
+def test_snippets_without_a_service_carry_the_last_served_url(tmp_path):
+    """With the service stopped, a snippet carries the URL it last served, with a note."""
+    config = load(environ=make_env(tmp_path, None, PIXELAGG_SERVER_PORT="9123"))
+    store_file = StoreFile.open(config.data_dir)
+    advertise(config, supervisor=os.getpid())
+    store_file.close()
+    stopped = load(environ=make_env(tmp_path, None))  # the CLI's own config: port 8000
+    view, _ = StoreClient(stopped).create({"name": "First"})
+    assert view["pixel_url"].startswith("http://127.0.0.1:9123/p/")
+    assert any("server.public_url" in note for note in view["notes"])
+
+
+def test_public_url_needs_no_note(tmp_path):
+    """With server.public_url set, a snippet made from the store carries it and no note."""
+    env = make_env(tmp_path, None, PIXELAGG_SERVER_PUBLIC_URL="https://stats.example.org")
+    make_store(env)
+    view, _ = StoreClient(load(environ=env)).create({"name": "First"})
+    assert view["pixel_url"].startswith("https://stats.example.org/p/") and view["notes"] == []
+
+
+def test_the_store_file_is_not_made_by_reading(tmp_path):
+    """A read on a data dir without a store fails and leaves no store file."""
+    config = load(environ=make_env(tmp_path, None))
+    config.data_dir.mkdir(parents=True)
+    with pytest.raises(ServiceError):
+        StoreClient(config).list()
+    assert not (config.data_dir / DB_NAME).exists()

@@ -1,7 +1,8 @@
-"""The command line: serve, campaign, stats, audit, privacy-notice, lists.
+"""The command line: serve, campaign, stats, test-open, audit, privacy-notice, lists.
 
 One module per command or group. Commands that read or change campaigns go through
-`pixelagg.client`: the running service's API, or the store directly.
+`pixelagg.client`: the running service's API, or the store directly. Every command takes
+--config, before or after its name.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import campaign, lists, privacy, serve, stats
+from . import campaign, lists, privacy, serve, stats, test_open
+from .options import config_option
 
 __all__ = ["cli", "main"]
 
@@ -30,14 +32,23 @@ def cli(ctx: click.Context, config_path: str | None) -> None:
     ctx.obj["config"] = config_path
 
 
+def _with_config_option(command: click.Command) -> None:
+    config_option(command)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _with_config_option(sub)
+
+
 for _command in (
     serve.serve,
     campaign.campaign,
     stats.stats,
+    test_open.test_open,
     privacy.audit,
     privacy.privacy_notice,
     lists.lists,
 ):
+    _with_config_option(_command)
     cli.add_command(_command)
 
 

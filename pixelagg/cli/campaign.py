@@ -13,9 +13,8 @@ from typing import Any, TypeVar
 
 import click
 
-from ..client import open_client
 from ..core.campaign import SETTABLE_FIELDS, CampaignField
-from .options import guarded, json_option, load_config, url_option
+from .options import connect, guarded, json_option, load_config, printable, url_option
 
 __all__ = ["campaign"]
 
@@ -66,12 +65,14 @@ def _print_campaign(view: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(view, indent=2))
         return
     click.echo(f"Campaign   {view['id']}")
-    click.echo(f"Name       {view['name']}")
+    click.echo(f"Name       {printable(view['name'])}")
     click.echo(f"Recipients {view['recipients'] if view['recipients'] is not None else '-'}")
     click.echo(
         f"Legal basis {view['legal_basis']}"
-        + (f" ({view['legal_reference']})" if view.get("legal_reference") else "")
+        + (f" ({printable(view['legal_reference'])})" if view.get("legal_reference") else "")
     )
+    if view.get("external_id"):
+        click.echo(f"External id {printable(view['external_id'])}")
     click.echo(f"Status     {'paused' if view['paused'] else 'counting'}")
     click.echo(f"Pixel URL  {view['pixel_url']}")
     click.echo("Snippet (the same for every recipient):")
@@ -86,10 +87,21 @@ def _print_campaign(view: dict[str, Any], as_json: bool) -> None:
 @json_option
 @click.pass_context
 def campaign_create(ctx: click.Context, /, url: str | None, as_json: bool, **fields: Any) -> None:
-    """Create a campaign and print its pixel snippet."""
+    """Create a campaign and print its pixel snippet.
+
+    With --external-id, a campaign made before with the same id is shown instead of a new one.
+    """
     config = load_config(ctx)
     body = _given(fields)
-    _print_campaign(guarded(lambda: open_client(config, url).create(body)), as_json)
+    client = connect(config, url)
+    view, new = guarded(lambda: client.create(body))
+    if not new:
+        click.echo(
+            f"A campaign with external id {printable(view['external_id'])} exists: it is shown, "
+            "nothing was changed.",
+            err=True,
+        )
+    _print_campaign(view, as_json)
 
 
 @campaign.command("list")
@@ -99,7 +111,8 @@ def campaign_create(ctx: click.Context, /, url: str | None, as_json: bool, **fie
 def campaign_list(ctx: click.Context, url: str | None, as_json: bool) -> None:
     """List campaigns."""
     config = load_config(ctx)
-    views = guarded(lambda: open_client(config, url).list())
+    client = connect(config, url)
+    views = guarded(client.list)
     if as_json:
         click.echo(json.dumps(views, indent=2))
         return
@@ -110,7 +123,8 @@ def campaign_list(ctx: click.Context, url: str | None, as_json: bool) -> None:
     for v in views:
         recipients = str(v["recipients"]) if v["recipients"] is not None else "-"
         status = "paused" if v["paused"] else "counting"
-        click.echo(f"{v['id']:<18}{v['created_at'][:10]:<12}{recipients:>11}  {status:<9}{v['name']}")
+        created = v["created_at"][:10]
+        click.echo(f"{v['id']:<18}{created:<12}{recipients:>11}  {status:<9}{printable(v['name'])}")
 
 
 @campaign.command("show")
@@ -121,7 +135,8 @@ def campaign_list(ctx: click.Context, url: str | None, as_json: bool) -> None:
 def campaign_show(ctx: click.Context, campaign_id: str, url: str | None, as_json: bool) -> None:
     """Show a campaign and its snippet."""
     config = load_config(ctx)
-    _print_campaign(guarded(lambda: open_client(config, url).get(campaign_id)), as_json)
+    client = connect(config, url)
+    _print_campaign(guarded(lambda: client.get(campaign_id)), as_json)
 
 
 @campaign.command("update")
@@ -139,7 +154,8 @@ def campaign_update(
     if not body:
         options = ", ".join(_option_name(f) for f in SETTABLE_FIELDS)
         raise click.UsageError(f"Give at least one of {options}.")
-    _print_campaign(guarded(lambda: open_client(config, url).update(campaign_id, body)), as_json)
+    client = connect(config, url)
+    _print_campaign(guarded(lambda: client.update(campaign_id, body)), as_json)
 
 
 def _pausing(name: str, paused: bool, help: str, done: str) -> None:
@@ -150,8 +166,8 @@ def _pausing(name: str, paused: bool, help: str, done: str) -> None:
     @url_option
     @click.pass_context
     def command(ctx: click.Context, campaign_id: str, url: str | None) -> None:
-        config = load_config(ctx)
-        guarded(lambda: open_client(config, url).set_paused(campaign_id, paused))
+        client = connect(load_config(ctx), url)
+        guarded(lambda: client.set_paused(campaign_id, paused))
         click.echo(done.format(id=campaign_id))
 
 
@@ -171,8 +187,9 @@ _pausing("resume", False, "Count a paused campaign again.", "Campaign {id} is co
 @click.pass_context
 def campaign_delete(ctx: click.Context, campaign_id: str, yes: bool, url: str | None) -> None:
     """Erase a campaign and every key it has."""
-    config = load_config(ctx)
+    client = connect(load_config(ctx), url)
     if not yes:
-        click.confirm(f"Erase campaign {campaign_id} and all its counts?", abort=True)
-    guarded(lambda: open_client(config, url).delete(campaign_id))
+        name = printable(guarded(lambda: client.get(campaign_id))["name"])
+        click.confirm(f"Erase campaign {campaign_id} ({name!r}) and all its counts?", abort=True)
+    guarded(lambda: client.delete(campaign_id))
     click.echo(f"Campaign {campaign_id} and all its keys are erased.")

@@ -6,11 +6,16 @@ import json
 
 import click
 
-from ..client import open_client
+from ..reports.report import Report
 from ..reports.text import format_stats, stats_csv
-from .options import guarded, load_config, url_option
+from .options import connect, guarded, load_config, url_option
 
-__all__ = ["stats"]
+__all__ = ["BOT_NOTE", "stats"]
+
+BOT_NOTE = (
+    "Note: curl, scripts and headless browsers send no mail client's user agent, so their opens "
+    "count as bot, not as readers: 'pixelagg test-open ID' sends one the way a mail client does."
+)
 
 
 @click.command()
@@ -35,11 +40,13 @@ def stats(
     """Show a campaign's open statistics."""
     if as_json and as_csv:
         raise click.UsageError("Choose one of --json and --csv.")
-    config = load_config(ctx)
-    report = guarded(lambda: open_client(config, url).stats(campaign_id, start, end, tz))
+    client = connect(load_config(ctx), url)
+    report = guarded(lambda: client.stats(campaign_id, start, end, tz))
     if as_json:
         click.echo(json.dumps(report.to_json(), indent=2))
     elif as_csv:
         click.echo(stats_csv(report), nl=False)
     else:
         click.echo(format_stats(report))
+        if isinstance(report, Report):
+            click.echo(BOT_NOTE)

@@ -9,7 +9,10 @@ the audit's list of campaigns. Adding a field means declaring it here.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
+import hashlib
+import hmac
 import re
 import secrets
 from collections.abc import Mapping
@@ -23,15 +26,18 @@ __all__ = [
     "CAMPAIGN_FIELDS",
     "CAMPAIGN_ID_CHARS",
     "CAMPAIGN_ID_PATTERN",
+    "EXTERNAL_ID_MAX",
     "LEGAL_BASES",
     "NAME_MAX",
     "RECIPIENTS_MAX",
     "REFERENCE_MAX",
     "SETTABLE_FIELDS",
+    "UNPRINTABLE_CHARS",
     "Campaign",
     "CampaignField",
     "campaign_field",
     "check_legal_reference",
+    "derived_campaign_id",
     "encode_changes",
     "is_campaign_id",
     "new_campaign_id",
@@ -47,9 +53,17 @@ CAMPAIGN_ID_PATTERN = rf"[{CAMPAIGN_ID_CHARS}]{{16}}"
 
 NAME_MAX = 200
 REFERENCE_MAX = 500
+EXTERNAL_ID_MAX = 200
 RECIPIENTS_MAX = 1_000_000_000
 
+UNPRINTABLE_CHARS = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+"""What text fields refuse, as a regex character class: control characters (a terminal would
+act on them), line and paragraph separators and bidirectional overrides (they reorder what a
+reader sees). Unpaired surrogates are refused too (no UTF-8 store or page can hold them), but
+they are not in this class, which the OpenAPI document uses: schema regexes cannot name them."""
+
 _ID = re.compile(rf"{CAMPAIGN_ID_PATTERN}\Z")
+_UNPRINTABLE = re.compile(f"[{UNPRINTABLE_CHARS}\\ud800-\\udfff]")
 
 Kind = Literal["text", "integer", "flag", "timestamp"]
 # A float field is a time: seconds since the epoch, shown as ISO 8601 in UTC.
@@ -66,6 +80,20 @@ def new_campaign_id() -> str:
         campaign_id = secrets.token_urlsafe(12)
         if not campaign_id.startswith("-"):
             return campaign_id
+
+
+def derived_campaign_id(key: bytes, external_id: str) -> str:
+    """The id of the campaign made for a newsletter tool's id: the same for the same key.
+
+    A keyed hash (HMAC-SHA256), so it is as unguessable as a random id to whoever lacks the key,
+    and two processes creating the same campaign at once make one campaign, not two.
+    """
+    digest = hmac.new(key, b"external_id\x00" + external_id.encode("utf-8"), hashlib.sha256).digest()
+    for start in range(0, len(digest) - 11, 4):  # never starting with '-', like new_campaign_id
+        campaign_id = base64.urlsafe_b64encode(digest[start : start + 12]).decode("ascii")
+        if not campaign_id.startswith("-"):
+            return campaign_id
+    return new_campaign_id()
 
 
 def is_campaign_id(text: str) -> bool:
@@ -139,6 +167,13 @@ class Campaign:
     first_hit: float | None = _field(
         "When the first counted open arrived.", default=None, shown_as="first_hit_at"
     )
+    external_id: str | None = _field(
+        "The newsletter tool's own id for this mailing; creating a campaign again with the same "
+        "one returns the campaign made first.",
+        default=None,
+        settable=True,
+        maximum=EXTERNAL_ID_MAX,
+    )
 
     def to_fields(self) -> dict[str, str]:
         """The campaign as string fields for a store hash; None values are left out."""
@@ -207,11 +242,13 @@ class CampaignField:
         if self.nullable:  # optional text: blank means none
             if not isinstance(value, str) or self._too_long(value):
                 self._refuse(f"must be a string of at most {self.maximum} characters")
+            self._refuse_unprintable(value)
             return value.strip() or None
         if not isinstance(value, str) or not value.strip():
             self._refuse("must be a non-empty string")
         if self._too_long(value):
             self._refuse(f"must be at most {self.maximum} characters")
+        self._refuse_unprintable(value)
         return value.strip()
 
     def encode(self, value: Any) -> str | None:
@@ -246,6 +283,14 @@ class CampaignField:
 
     def _too_long(self, text: str) -> bool:
         return self.maximum is not None and len(text) > self.maximum
+
+    def _refuse_unprintable(self, text: str) -> None:
+        found = _UNPRINTABLE.search(text)
+        if found is not None:
+            self._refuse(
+                f"must not hold control characters, line separators, direction overrides or "
+                f"unpaired surrogates (found U+{ord(found.group()):04X})"
+            )
 
     def _refuse(self, problem: str) -> NoReturn:
         raise ValidationError(f"'{self.name}' {problem}.", {"field": self.name})

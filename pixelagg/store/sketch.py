@@ -64,7 +64,7 @@ _RANK_MASK = (1 << _RANK_BITS) - 1
 # NumPy 2, int64 under NumPy 1 (the package picks its counter type by NumPy's major version).
 _LEGACY: dict[int, np.dtype[Any]] = {REGISTERS: np.dtype(np.int8), REGISTERS * 8: np.dtype(np.int64)}
 # 1.04 / sqrt(2**14): the package's error rate for 16,384 registers.
-_ERROR_RATE = 0.0082
+ERROR_RATE = 0.0082
 
 
 class SketchFormatError(ValueError):
@@ -163,7 +163,7 @@ class Sketch:
 
 def count_union(sketches: Sequence[Sketch]) -> float:
     """The estimated cardinality of the union of sketches, by the package's estimator."""
-    estimator = HyperLogLog(_ERROR_RATE)
+    estimator = HyperLogLog(ERROR_RATE)
     if estimator.m != REGISTERS:  # a release of the package that sizes sketches otherwise
         raise StoreError(
             f"The hyperloglog package made a sketch of {estimator.m} registers, not {REGISTERS}: "

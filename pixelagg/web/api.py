@@ -23,12 +23,21 @@ from ..tokens import bearer_token, role_for
 from .error_responses import error_response
 from .service import Service
 
-__all__ = ["MAX_BODY", "routes"]
+__all__ = ["JSON", "MAX_BODY", "routes"]
 
 MAX_BODY = 64 * 1024
 MAX_COMPARE = 20
 
 Handler = Callable[[Request], Awaitable[Response]]
+
+
+class JSON(JSONResponse):
+    """A JSON response that survives text no UTF-8 can hold (an unpaired surrogate in a name an
+    older release stored): such a character goes out as its JSON escape, never as a 500."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
 
 
 def _service(request: Request) -> Service:
@@ -66,6 +75,8 @@ async def _json_body(request: Request) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise ValidationError("The body is not valid JSON.") from None
+    except RecursionError:  # 64 KiB hold thousands of nested brackets
+        raise ValidationError("The body is nested too deeply.") from None
 
 
 def base_url(request: Request) -> str:
@@ -77,20 +88,24 @@ def _view(request: Request, campaign: Any) -> dict[str, Any]:
 
 
 async def create_campaign(request: Request) -> Response:
+    """201 with a new campaign; 200 with the existing one when its external_id is known."""
     service = _service(request)
-    campaign = await actions.create_campaign(service.store, service.config, await _json_body(request))
+    body = await _json_body(request)
+    campaign, new = await actions.create_campaign(
+        service.store, service.config, body, service.admin_token.encode()
+    )
     service.cache.put(campaign)
-    return JSONResponse(_view(request, campaign), status_code=201)
+    return JSON(_view(request, campaign), status_code=201 if new else 200)
 
 
 async def list_campaigns(request: Request) -> Response:
     campaigns = await actions.list_campaigns(_service(request).store)
-    return JSONResponse({"campaigns": [_view(request, c) for c in campaigns]})
+    return JSON({"campaigns": [_view(request, c) for c in campaigns]})
 
 
 async def get_campaign(request: Request) -> Response:
     campaign = await actions.get_campaign(_service(request).store, request.path_params["id"])
-    return JSONResponse(_view(request, campaign))
+    return JSON(_view(request, campaign))
 
 
 async def update_campaign(request: Request) -> Response:
@@ -99,7 +114,7 @@ async def update_campaign(request: Request) -> Response:
         service.store, request.path_params["id"], await _json_body(request)
     )
     service.cache.put(campaign)
-    return JSONResponse(_view(request, campaign))
+    return JSON(_view(request, campaign))
 
 
 async def delete_campaign(request: Request) -> Response:
@@ -114,7 +129,7 @@ def _pause(paused: bool) -> Handler:
         service = _service(request)
         campaign = await actions.set_paused(service.store, request.path_params["id"], paused)
         service.cache.put(campaign)
-        return JSONResponse(_view(request, campaign))
+        return JSON(_view(request, campaign))
 
     return handler
 
@@ -133,7 +148,7 @@ async def _report(request: Request) -> Report | Withheld:
 
 
 async def campaign_stats(request: Request) -> Response:
-    return JSONResponse((await _report(request)).to_json())
+    return JSON((await _report(request)).to_json())
 
 
 async def campaign_stats_csv(request: Request) -> Response:
@@ -162,13 +177,13 @@ async def compare(request: Request) -> Response:
             service.store, service.config, campaign_id, q.get("from"), q.get("to"), q.get("tz")
         )
         rows.append(ComparisonRow.of(report).to_json())
-    return JSONResponse({"campaigns": rows})
+    return JSON({"campaigns": rows})
 
 
 async def audit(request: Request) -> Response:
     service = _service(request)
     report = await run_audit(service.store, service.config)
-    return JSONResponse(report.to_json())
+    return JSON(report.to_json())
 
 
 routes = [

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
@@ -37,13 +37,22 @@ READY_TIMEOUT = 1.0
 _CAMPAIGN_TAG = re.compile(r"\{c:[^}]*\}")
 
 
+async def root(request: Request) -> Response:
+    """/ leads to the dashboard, where people look first."""
+    return RedirectResponse("/dashboard", status_code=303)
+
+
 async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
 async def readyz(request: Request) -> Response:
     """Ready when the store answers, no write waits for a retry, and the store reports no
-    problem (a failing save, damaged keys, an evicting Redis, lost data, a stepped clock)."""
+    problem (a failing save, damaged keys, an evicting Redis, lost data, a stepped clock).
+
+    `proxy` says whether the hits look as if a proxy not in server.trusted_proxies is in front;
+    that makes figures wrong but the service still ready, so it never makes the answer 503.
+    """
     service: Service = request.app.state.service
     store = "ok"
     try:
@@ -66,6 +75,7 @@ async def readyz(request: Request) -> Response:
         # Counts and texts only: /readyz needs no token, so it names no campaign (the log does).
         "failing_campaigns": len(failing),
         "write_error": _CAMPAIGN_TAG.sub("{c:ID}", next(iter(failing.values()))) if failing else None,
+        "proxy": request.app.state.proxy_check.status(),
     }
     return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -127,6 +137,7 @@ def create_app(config: Config, store: Store | None = None) -> Front:
             await service.stop()
 
     routes = [
+        Route("/", root, methods=["GET", "HEAD"]),
         Route("/healthz", healthz, methods=["GET", "HEAD"]),
         Route("/readyz", readyz, methods=["GET", "HEAD"]),
         Route("/openapi.json", openapi, methods=["GET"]),
@@ -143,7 +154,9 @@ def create_app(config: Config, store: Store | None = None) -> Front:
         lifespan=lifespan,
     )
     app.state.service = service
-    return Front(app, Pixel(service), request_log)
+    pixel = Pixel(service)
+    app.state.proxy_check = pixel.proxy_check
+    return Front(app, pixel, request_log)
 
 
 def app_from_env() -> Front:

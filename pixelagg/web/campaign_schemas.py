@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..core.campaign import CAMPAIGN_FIELDS, SETTABLE_FIELDS, CampaignField
+from ..core.campaign import CAMPAIGN_FIELDS, SETTABLE_FIELDS, UNPRINTABLE_CHARS, CampaignField
 
 __all__ = ["campaign_schemas"]
 
 # Python's str.strip() also removes \x1c-\x1f and \x85, which JSON Schema's (ECMA) \s does not.
 _NOT_BLANK = r"[^\s\x1c-\x1f\x85]"
+# Text the API takes: nothing it refuses (control characters, overrides, lone surrogates) ...
+_PRINTABLE = rf"^[^{UNPRINTABLE_CHARS}]*$"
+# ... and, where required, one character that is not white space (the unprintable ones include
+# the \x1c-\x1f and \x85 that Python strips).
+_PRINTABLE_NOT_BLANK = rf"^[^{UNPRINTABLE_CHARS}]*[^\s{UNPRINTABLE_CHARS}][^{UNPRINTABLE_CHARS}]*$"
 
 
 # How the JSON view shows each kind of campaign field; a time is ISO 8601 text.
@@ -41,8 +46,10 @@ def _accepted(field: CampaignField) -> dict[str, Any]:
     if field.kind == "integer":
         schema.update(minimum=field.minimum, maximum=field.maximum)
     elif not field.choices:
-        if not field.nullable:  # text is stripped, so it needs one character that is not white space
-            schema.update(minLength=1, pattern=_NOT_BLANK)
+        if field.nullable:
+            schema["pattern"] = _PRINTABLE
+        else:  # text is stripped, so it needs one character that is not white space
+            schema.update(minLength=1, pattern=_PRINTABLE_NOT_BLANK)
         schema["maxLength"] = field.maximum
     return schema
 

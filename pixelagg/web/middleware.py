@@ -3,11 +3,18 @@
 uvicorn's own access log prints the client address, so `serve` turns it off and this one logs
 method, route template, status and duration only: never the address, the user agent, the
 query string or the raw path. The route template is the one Starlette's router matched, so a
-new route is logged by its own name; a path no route matches is logged as "(other)".
+new route is logged by its own name; a path no route matches is logged as "(other)". A method
+outside the standard set (granian passes any token a client sends) is logged as "OTHER".
+
+Pixel hits are too many for a line each (a line cost a third of the throughput): every
+PIXEL_SUMMARY_SECONDS one line counts them by result, from the hits metric, and the last
+partial interval is logged at shutdown. API and dashboard requests keep a line each.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from typing import TYPE_CHECKING, Any
@@ -20,8 +27,10 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
 
 __all__ = [
+    "METHODS",
     "PIXEL_ROUTE",
     "PIXEL_SECURITY_HEADERS",
+    "PIXEL_SUMMARY_SECONDS",
     "UNMATCHED_ROUTE",
     "AccessLog",
     "RequestLog",
@@ -52,6 +61,9 @@ the hot path about a microsecond in the server, and framing, referrer and permis
 do nothing on a GIF."""
 PIXEL_ROUTE = "/p/{campaign}.gif"
 UNMATCHED_ROUTE = "(other)"
+PIXEL_SUMMARY_SECONDS = 10.0
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
+"""The methods the log writes as they are; any other is "OTHER"."""
 
 
 def route_template(scope: Scope) -> str:
@@ -78,28 +90,80 @@ def _match_route(scope: Scope) -> Any:
 
 
 class RequestLog:
-    """Records one finished request: its latency in a histogram, and an access-log line."""
+    """Records one finished request: its latency in a histogram, and an access-log line.
 
-    def __init__(self, metrics: Metrics | None = None, enabled: bool = True) -> None:
+    Pixel hits get no line of their own: `summarize` writes one line per interval for them.
+    """
+
+    def __init__(
+        self, metrics: Metrics | None = None, enabled: bool = True, every: float = PIXEL_SUMMARY_SECONDS
+    ) -> None:
         self.metrics = metrics
         self.enabled = enabled
+        self.every = every
+        self._summarized: dict[str, int] = {}
+        self._since = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
 
     def done(self, method: str, route: str, status: int, start: float) -> None:
         elapsed = time.perf_counter() - start
         if self.metrics is not None:
             self.metrics.latency.observe(route, elapsed)
-        if self.enabled:
-            log.info("%s %s %d %.1fms", method, route, status, elapsed * 1000)
+        if self.enabled and route != PIXEL_ROUTE:
+            log.info(
+                "%s %s %d %.1fms", method if method in METHODS else "OTHER", route, status, elapsed * 1000
+            )
+
+    def summarize(self) -> None:
+        """Log the pixel hits since the last summary, by result; nothing when there were none."""
+        if self.metrics is None:
+            return
+        now = time.monotonic()
+        counts = dict(self.metrics.hits.counts)
+        new = {r: n - self._summarized.get(r, 0) for r, n in counts.items()}
+        self._summarized = counts
+        seconds, self._since = now - self._since, now
+        total = sum(new.values())
+        if total:
+            results = ", ".join(f"{r} {n}" for r, n in new.items() if n)
+            log.info("GET %s: %d hits in %.0f s: %s", PIXEL_ROUTE, total, seconds, results)
+
+    def start(self) -> None:
+        """Start writing summaries (inside the event loop)."""
+        if self.enabled and self._task is None:
+            self._summarized = dict(self.metrics.hits.counts) if self.metrics is not None else {}
+            self._since = time.monotonic()
+            self._task = asyncio.get_running_loop().create_task(self._every_interval())
+
+    async def _every_interval(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            self.summarize()
+
+    async def stop(self) -> None:
+        """Stop, and log the last interval's hits."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+            self.summarize()
 
 
 class AccessLog:
-    """Logs each request by its route template, never its client data, and observes its latency."""
+    """Logs each request by its route template, never its client data, and observes its latency.
+
+    It follows the app's lifespan to start and stop the pixel's summaries.
+    """
 
     def __init__(self, app: ASGIApp, log: RequestLog) -> None:
         self.app = app
         self.log = log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -116,6 +180,20 @@ class AccessLog:
             await self.app(scope, receive, send_wrapper)
         finally:  # the router has chosen the route by now
             self.log.done(scope.get("method", "-"), route_template(scope), status, start)
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def receive_wrapper() -> Message:
+            message = await receive()
+            if message["type"] == "lifespan.shutdown":
+                await self.log.stop()
+            return message
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "lifespan.startup.complete":
+                self.log.start()
+            await send(message)
+
+        await self.app(scope, receive_wrapper, send_wrapper)
 
 
 class SecurityHeaders:

@@ -179,13 +179,17 @@ def openapi_spec() -> dict[str, Any]:
                     },
                 },
                 "post": {
-                    "summary": "Create a campaign (admin)",
+                    "summary": "Create a campaign (admin); with a known external_id, get it",
+                    "description": "Creating twice with the same external_id (the newsletter tool's "
+                    "own id for the mailing) answers 201 with the new campaign the first time and 200 "
+                    "with that same campaign, unchanged, after that.",
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": _ref("CampaignCreate")}},
                     },
                     "responses": {
                         "201": _json(_ref("Campaign"), "Created"),
+                        "200": _json(_ref("Campaign"), "A campaign with this external_id exists: it"),
                         **_errors(401, 403, 422, 503),
                     },
                 },

@@ -12,6 +12,7 @@ screen readers and for copying.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,9 @@ __all__ = [
     "campaign_context",
     "class_section",
     "count",
+    "day",
     "day_columns",
+    "displayable",
     "hour_columns",
     "list_context",
     "pct",
@@ -71,6 +74,7 @@ REGION_LABELS = {"other": "Other (merged)", "unknown": "Unknown", "proxy": "Mail
 LANGUAGE_NAMES = {"en": "English", "nl": "Nederlands"}
 HOURS = 72
 X_LABELS = 5
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def pct(value: float | None) -> str:
@@ -83,6 +87,23 @@ def count(value: int) -> str:
     return f"{value:,}"
 
 
+def day(timestamp: float) -> str:
+    """The UTC day of a timestamp, as YYYY-MM-DD."""
+    return datetime.fromtimestamp(timestamp, UTC).date().isoformat()
+
+
+def displayable(value: Any) -> Any:
+    """A value as a page shows it: text that no UTF-8 page can hold (an unpaired surrogate in a
+    name an older release stored) gets U+FFFD in its place, so the page still renders."""
+    if isinstance(value, str) and not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            fixed = _SURROGATE.sub("\ufffd", value)
+            return Markup(fixed) if isinstance(value, Markup) else fixed
+    return value
+
+
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
@@ -91,9 +112,11 @@ def _environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=displayable,
     )
     env.filters["pct"] = pct
     env.filters["count"] = count
+    env.filters["day"] = day
     return env
 
 

@@ -21,6 +21,7 @@ from ..core.privacy import bucket_region, client_address, visitor_key
 from ..ingest.cache import StoreUnavailable
 from ..metrics import HIT_RESULTS
 from .middleware import PIXEL_SECURITY_HEADERS
+from .proxy_check import ProxyCheck
 from .service import Service
 
 __all__ = ["GIF", "PIXEL_HEADERS", "Pixel"]
@@ -61,6 +62,7 @@ class Pixel:
         self.honor_dnt = service.config.privacy.honor_dnt
         self.regions = service.config.privacy.regions
         self.uniques = service.config.privacy.uniques
+        self.proxy_check = ProxyCheck()
         base = [
             (b"content-type", b"image/gif"),
             (b"content-length", str(len(GIF)).encode()),
@@ -114,10 +116,12 @@ class Pixel:
         ):
             return "declined" if service.aggregator.add_declined(campaign_id, now) else "dropped"
         client = scope.get("client")
-        found = client_address(
-            client[0] if client else None, headers.get(b"x-forwarded-for"), service.trusted
-        )
+        peer = client[0] if client else None
+        forwarded = headers.get(b"x-forwarded-for")
+        found = client_address(peer, forwarded, service.trusted)
         address, address_text = found if found is not None else (None, "")
+        # The header was ignored when the address is the peer's own: the peer is not trusted.
+        self.proxy_check.seen(address_text, forwarded is not None and address_text == peer, now)
         user_agent = headers.get(b"user-agent", "")
         class_ = service.classifier.classify(user_agent, address)
         region = PROXY_REGION if class_ in PROXY_CLASSES else bucket_region(address_text, self.regions)

@@ -11,6 +11,7 @@ import pytest
 from pixelagg.core import campaign as campaign_module
 from pixelagg.core.campaign import (
     CAMPAIGN_FIELDS,
+    EXTERNAL_ID_MAX,
     LEGAL_BASES,
     NAME_MAX,
     RECIPIENTS_MAX,
@@ -382,16 +383,18 @@ def test_declared_field_set():
         "legal_reference",
         "paused",
         "first_hit",
+        "external_id",
     ]
 
 
 def test_settable_fields():
-    """A body may set name, recipients, legal basis and reference; only the name is required."""
+    """A body may set name, recipients, legal basis, reference and external id; only the name is required."""
     assert [(f.name, f.required) for f in SETTABLE_FIELDS] == [
         ("name", True),
         ("recipients", False),
         ("legal_basis", False),
         ("legal_reference", False),
+        ("external_id", False),
     ]
 
 
@@ -415,12 +418,17 @@ def test_declared_limits():
         "recipients": (1, RECIPIENTS_MAX, ()),
         "legal_basis": (None, None, LEGAL_BASES),
         "legal_reference": (None, REFERENCE_MAX, ()),
+        "external_id": (None, EXTERNAL_ID_MAX, ()),
     }
 
 
 def test_typed_by_people():
-    """The name and the legal reference are free text typed by people; the rest is not."""
-    assert [f.name for f in CAMPAIGN_FIELDS if f.typed_by_people] == ["name", "legal_reference"]
+    """The name, the legal reference and the external id are free text; the rest is not."""
+    assert [f.name for f in CAMPAIGN_FIELDS if f.typed_by_people] == [
+        "name",
+        "legal_reference",
+        "external_id",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ from msgpack import packb
 from bench.sketch_coverage import Valkey, add_hashes, embedded_trial, run_trials, valkey_trial
 from pixelagg.reports.report import Bounds
 from pixelagg.reports.stats import BOUNDS_METHODS, ERROR_QUANTILES, RELATIVE_ERROR, bounds, sketch_centres
-from pixelagg.store.sketch import REGISTERS, add_elements, new_sketch, sketch_registers
+from pixelagg.store.sketch import REGISTERS, Sketch
 
 STORES = ["embedded", "redis"]
 
@@ -43,14 +43,14 @@ def test_the_benchmarks_hashes_fill_registers_as_add_elements_does():
     """The embedded bench's shortcut (64-bit hashes straight into the registers) is add_bulk's rule."""
     rng = np.random.default_rng(7)
     elements = [rng.bytes(16) for _ in range(5000)]
-    sketch = new_sketch()
-    add_elements(sketch, elements)
+    sketch = Sketch()
+    sketch.add(elements)
     hashes = np.array(
         [int.from_bytes(hashlib.sha1(packb(e)).digest()[:8], "big") for e in elements], dtype=np.uint64
     )
     registers = np.zeros(REGISTERS, dtype=np.int16)
     add_hashes(registers, hashes)
-    assert np.array_equal(registers.astype(np.uint8), sketch_registers(sketch))
+    assert np.array_equal(registers.astype(np.uint8), sketch.registers())
 
 
 @pytest.mark.parametrize("store", STORES)

@@ -136,6 +136,7 @@ def test_campaign_json_keys(client):
         "legal_reference",
         "paused",
         "first_hit_at",
+        "external_id",
         "pixel_url",
         "snippet",
         "notes",
@@ -453,7 +454,7 @@ def test_openapi_is_json_with_paths(client):
 
 def test_openapi_campaign_schema_describes_the_json(client):
     """The Campaign schema requires every key the campaign JSON has, each of its type."""
-    view = client.create(recipients=5, legal_reference="Art. 1")
+    view = client.create(recipients=5, legal_reference="Art. 1", external_id="tool-1")
     client.hit(view["id"])
     view = client.get(f"/api/campaigns/{view['id']}", headers=AUTH).json()
     schema = client.get("/openapi.json").json()["components"]["schemas"]["Campaign"]

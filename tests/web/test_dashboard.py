@@ -314,7 +314,7 @@ def test_campaign_list_shows_figures(campaign, signed_in):
     assert f'href="/dashboard/campaigns/{campaign["id"]}"' in html
     assert f"{_pct(rate['estimate'])} <small>({_pct(rate['low'])}{DASH}{_pct(rate['high'])})</small>" in html
     assert "16.7%" in html  # 1 Apple MPP open of 6
-    assert "<td>6</td>" in html
+    assert '<td data-label="Opens">6</td>' in html
 
 
 def test_campaign_list_pages(signed_in, monkeypatch):

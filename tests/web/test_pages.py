@@ -29,7 +29,7 @@ VIEW = {
     "snippet": '<img src="x">',
     "notes": [],
 }
-PAGE = {"title": "Page", "role": "admin", "current": ""}
+PAGE = {"title": "Page", "role": "admin", "current": "", "proxy_problem": None, "csrf": "x"}
 
 
 def _hour(iso, human=1, machine=0):
@@ -140,7 +140,7 @@ def test_stacked_table_leaves_out_empty_rows():
 
 def test_page_without_session_has_no_navigation():
     """The sign-in page shows no navigation and no sign-out button."""
-    html = _render("login.html", role=None, next_path="/dashboard", error="")
+    html = _render("login.html", role=None, next_path="/dashboard", error="", token_hint="")
     assert "<nav" not in html and "Sign out" not in html
 
 
@@ -152,7 +152,8 @@ def test_error_message_is_escaped():
 def test_campaign_page_escapes_the_name_and_keeps_the_charts():
     """A campaign name is escaped; the charts, already escaped SVG, are put in as they are."""
     view = {**VIEW, "name": "<b>Spring</b>"}
-    html = _render("campaign.html", **campaign_context(view, REPORT, _ts("2025-03-03T15:00:00")))
+    context = campaign_context(view, REPORT, _ts("2025-03-03T15:00:00"))
+    html = _render("campaign.html", **context, done="", done_message="")
     assert "<h1>&lt;b&gt;Spring&lt;/b&gt;</h1>" in html
     assert html.count('<svg class="chart"') == 4
 

@@ -1,0 +1,65 @@
+"""Tests for `pixelagg stats`: the table, JSON and CSV, on both stores."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+
+from pixelagg.cli.stats import BOT_NOTE
+from tests.cli.runner import UNKNOWN_ID, create, run
+
+
+def test_stats_table(env):
+    """stats prints a table with opens, unique opens, open rate and the class breakdown."""
+    view = create(env, "--recipients", "1200")
+    result = run(env, "stats", view["id"])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert out.startswith(f"November newsletter ({view['id']})")
+    assert re.search(r"^Opens\s+0$", out, re.M)
+    assert "Unique opens" in out and "Open rate" in out and "of 1200 recipients" in out
+    assert "CLASS" in out and "REGION" in out
+
+
+def test_stats_table_says_why_curl_counts_as_a_bot(env):
+    """The table's last line says why curl and headless browsers count as bots, and what to use."""
+    view = create(env)
+    lines = run(env, "stats", view["id"]).stdout.splitlines()
+    assert lines[-1] == BOT_NOTE
+    assert "headless browsers" in BOT_NOTE and "pixelagg test-open" in BOT_NOTE
+
+
+def test_stats_json(env):
+    """stats --json prints the report as JSON."""
+    view = create(env)
+    result = run(env, "stats", view["id"], "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["campaign"]["id"] == view["id"]
+    assert report["opens"]["total"] == 0
+
+
+def test_stats_csv(env):
+    """stats --csv prints CSV with a header row."""
+    view = create(env)
+    result = run(env, "stats", view["id"], "--csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.reader(io.StringIO(result.stdout)))
+    assert len(rows) >= 1 and all(rows[0])
+
+
+def test_stats_with_bad_date_is_an_error(env):
+    """An invalid --from prints Error: naming the parameter, exit 1."""
+    view = create(env)
+    result = run(env, "stats", view["id"], "--from", "yesterday")
+    assert result.exit_code == 1
+    assert "Error:" in result.stderr and "'from'" in result.stderr
+
+
+def test_json_and_csv_together_is_a_usage_error(env):
+    """--json with --csv is a usage error, exit 2."""
+    result = run(env, "stats", UNKNOWN_ID, "--json", "--csv")
+    assert result.exit_code == 2
+    assert "Choose one of --json and --csv" in result.stderr
