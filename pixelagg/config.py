@@ -8,8 +8,6 @@ and refuses to start with an error that names the key and the value.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import ipaddress
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -18,12 +16,24 @@ from typing import Any, cast, get_type_hints
 
 import yaml
 
+from .config_checks import (
+    Check,
+    between,
+    divides_an_hour,
+    epsilon,
+    networks,
+    one_of,
+    prefix,
+    server_implementation,
+    store_url,
+    token,
+    tokens,
+    without_password,
+)
 from .core.campaign import LEGAL_BASES
 from .exceptions import ConfigError
 
 __all__ = ["Config", "iter_settings", "load"]
-
-Check = Callable[[Any], str | None]
 
 
 def _key(
@@ -39,85 +49,10 @@ def _key(
     return field(default=default, metadata=meta)
 
 
-def _between(low: int, high: int) -> Check:
-    def check(value: Any) -> str | None:
-        return None if low <= value <= high else f"Must be between {low} and {high}."
-
-    return check
-
-
-def _one_of(*choices: str) -> Check:
-    def check(value: Any) -> str | None:
-        return None if value in choices else f"Must be one of: {', '.join(choices)}."
-
-    return check
-
-
-def _server_implementation(value: Any) -> str | None:
-    problem = _one_of("uvicorn", "granian")(value)
-    if problem is None and importlib.util.find_spec(value) is None:
-        problem = f"{value} is not installed: pip install 'pixelagg[{value}]'."
-    return problem
-
-
-def _epsilon(value: Any) -> str | None:
-    if value is None:
-        return None
-    return None if 0.01 <= value <= 10 else "Must be between 0.01 and 10, or off."
-
-
-def _divides_an_hour(value: Any) -> str | None:
-    if 1 <= value <= 3600 and 3600 % value == 0:
-        return None
-    return "Must divide 3600 (e.g. 60, 300, 900, 3600)."
-
-
-def _networks(value: Any) -> str | None:
-    for item in value:
-        try:
-            ipaddress.ip_network(item, strict=False)
-        except ValueError:
-            return f"{item!r} is not an IP network (CIDR)."
-    return None
-
-
-def _store_url(value: Any) -> str | None:
-    if value is None:
-        return None
-    schemes = ("redis://", "rediss://", "unix://", "redis+cluster://", "rediss+cluster://")
-    if not value.startswith(schemes):
-        return "Must start with redis://, rediss://, unix://, redis+cluster:// or be empty."
-    return None
-
-
-def _without_password(url: str) -> str:
-    """A URL with its user and password replaced, for error messages that reach logs."""
-    scheme, sep, rest = url.partition("://")
-    return f"{scheme}{sep}(hidden)@{rest.rsplit('@', 1)[-1]}" if "@" in rest else url
-
-
-def _token(value: Any) -> str | None:
-    if value is None:
-        return None
-    return None if len(value) >= 16 else "Must be at least 16 characters."
-
-
-def _tokens(value: Any) -> str | None:
-    for item in value:
-        if _token(item):
-            return "Every token must be at least 16 characters."
-    return None
-
-
-def _prefix(value: Any) -> str | None:
-    ok = value and all(c.isalnum() or c in "-_" for c in value)
-    return None if ok else "Must be letters, digits, '-' or '_'."
-
-
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = _key("127.0.0.1", "Address the HTTP server binds to.")
-    port: int = _key(8000, "TCP port of the HTTP server.", _between(1, 65535))
+    port: int = _key(8000, "TCP port of the HTTP server.", between(1, 65535))
     public_url: str | None = _key(
         None,
         "Base URL used in pixel snippets, e.g. https://stats.example.org (default: from request).",
@@ -125,14 +60,14 @@ class ServerConfig:
     trusted_proxies: list[str] = _key(
         ["127.0.0.1/32", "::1/128"],
         "Networks whose X-Forwarded-For header is trusted for the client address.",
-        _networks,
+        networks,
     )
-    workers: int = _key(1, "Worker processes (more than 1 needs a Redis store).", _between(1, 64))
+    workers: int = _key(1, "Worker processes (more than 1 needs a Redis store).", between(1, 64))
     access_log: bool = _key(True, "Log each request (method, route, status, time; never the client).")
     implementation: str = _key(
         "uvicorn",
         "HTTP server: uvicorn, or granian (about 1.25x the hits per core; pip install 'pixelagg[granian]').",
-        _server_implementation,
+        server_implementation,
     )
 
 
@@ -141,7 +76,7 @@ class StoreConfig:
     url: str | None = _key(
         None,
         "Redis URL (redis://, rediss://, unix://, redis+cluster://); empty = embedded store.",
-        _store_url,
+        store_url,
     )
     data_dir: str = _key(
         "./pixelagg-data",
@@ -151,23 +86,23 @@ class StoreConfig:
     salt_url: str | None = _key(
         None,
         "Redis URL of the salts' server, which must write nothing to disk; empty = store.url's server.",
-        _store_url,
+        store_url,
     )
     allow_persistent_salts: bool = _key(
         False, "Start even when the salts' server writes to disk (appendonly, save) or cannot say."
     )
-    key_prefix: str = _key("pixelagg", "Prefix of every Redis key.", _prefix)
-    flush_interval_ms: int = _key(25, "How often buffered hits are written, in ms.", _between(1, 10_000))
+    key_prefix: str = _key("pixelagg", "Prefix of every Redis key.", prefix)
+    flush_interval_ms: int = _key(25, "How often buffered hits are written, in ms.", between(1, 10_000))
     buffer_max_events: int = _key(
         200_000,
         "Hits kept in memory while the store is unreachable; more are dropped.",
-        _between(100, 100_000_000),
+        between(100, 100_000_000),
     )
     persist_interval_ms: int = _key(
-        1000, "Embedded store: how often it is saved to disk, in ms.", _between(50, 60_000)
+        1000, "Embedded store: how often it is saved to disk, in ms.", between(50, 60_000)
     )
     campaign_refresh_seconds: int = _key(
-        5, "How often each process re-reads campaign settings from the store.", _between(1, 3600)
+        5, "How often each process re-reads campaign settings from the store.", between(1, 3600)
     )
 
 
@@ -176,32 +111,32 @@ class PrivacyConfig:
     retention_days: int = _key(
         396,
         "Days aggregates are kept (every key has this TTL; CNIL: at most 13 months).",
-        _between(1, 761),
+        between(1, 761),
     )
     salt_window_days: int = _key(
-        7, "Days one random salt is used for unique opens, from the first hit.", _between(1, 31)
+        7, "Days one random salt is used for unique opens, from the first hit.", between(1, 31)
     )
     min_bucket: int = _key(
         10,
         "Region buckets with fewer unique opens are merged into 'other'.",
-        _between(0, 1_000_000),
+        between(0, 1_000_000),
     )
     honor_dnt: bool = _key(True, "Treat DNT: 1 like Sec-GPC: 1 (serve the GIF, count nothing).")
-    regions: str = _key("country", "Region granularity: country or none.", _one_of("country", "none"))
+    regions: str = _key("country", "Region granularity: country or none.", one_of("country", "none"))
     epsilon: float | None = _key(
         1.0,
         "Differential-privacy budget per campaign for every released figure; off = exact, live figures.",
-        _epsilon,
+        epsilon,
     )
     release_period_seconds: int = _key(
         3600,
         "Figures are released per period of this many seconds, once it has closed (divides 3600).",
-        _divides_an_hour,
+        divides_an_hour,
     )
     min_recipients: int = _key(
         50,
         "Campaigns with fewer recipients (or none set) report no figures while epsilon is on.",
-        _between(0, 1_000_000),
+        between(0, 1_000_000),
     )
     uniques: bool = _key(
         True,
@@ -219,16 +154,16 @@ class ApiConfig:
     admin_token: str | None = _key(
         None,
         "Bearer token for the API; empty = generated in the data dir.",
-        _token,
+        token,
         env="PIXELAGG_ADMIN_TOKEN",
     )
-    read_tokens: list[str] = _key([], "Extra tokens that may only read campaigns and statistics.", _tokens)
+    read_tokens: list[str] = _key([], "Extra tokens that may only read campaigns and statistics.", tokens)
 
 
 @dataclass(frozen=True)
 class CampaignsConfig:
     default_legal_basis: str = _key(
-        "legitimate_interest", "Legal basis recorded with new campaigns.", _one_of(*LEGAL_BASES)
+        "legitimate_interest", "Legal basis recorded with new campaigns.", one_of(*LEGAL_BASES)
     )
 
 
@@ -241,7 +176,7 @@ class ClassifyConfig:
         None, "File of CIDR networks of mail security scanners, one per line."
     )
     cache_size: int = _key(
-        10_000, "User agents whose class is cached in memory (LRU).", _between(0, 10_000_000)
+        10_000, "User agents whose class is cached in memory (LRU).", between(0, 10_000_000)
     )
 
 
@@ -249,7 +184,7 @@ class ClassifyConfig:
 class MetricsConfig:
     enabled: bool = _key(True, "Serve Prometheus metrics at /metrics.")
     token: str | None = _key(
-        None, "Bearer token required for /metrics; empty = served on a loopback bind only.", _token
+        None, "Bearer token required for /metrics; empty = served on a loopback bind only.", token
     )
     campaign_labels: bool = _key(
         False, "Label hit metrics by campaign id: exact per-campaign counts (only with epsilon off)."
@@ -338,7 +273,7 @@ def _coerce(setting: Setting, value: Any) -> Any:
         # A secret is never echoed, not even a too-short one: error output reaches logs.
         shown = "(hidden)" if setting.name.endswith(("token", "tokens")) else repr(value)
         if setting.name == "store.salt_url" and isinstance(value, str) and "@" in value:
-            shown = repr(_without_password(value))
+            shown = repr(without_password(value))
         return ConfigError(f"Config '{setting.name}' has value {shown}. {why}")
 
     t = setting.type
@@ -427,7 +362,7 @@ def _check_together(config: Config) -> None:
         )
     if config.store.salt_url and not config.store.url:
         raise ConfigError(
-            f"Config 'store.salt_url' has value {_without_password(config.store.salt_url)!r} but "
+            f"Config 'store.salt_url' has value {without_password(config.store.salt_url)!r} but "
             "'store.url' is empty: the embedded store keeps salts in memory. Set store.url, or "
             "leave store.salt_url empty."
         )

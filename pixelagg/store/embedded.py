@@ -21,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -354,25 +354,6 @@ class EmbeddedStore(KeyMemory):
                 result.written += part.events
                 self._unsaved_hits[campaign_id] += part.events
         return result
-
-    # released cells
-
-    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
-        entry = self.get(self.keys.released(campaign_id))
-        if entry is None:
-            return {}
-        return {name: int(entry.value[name]) for name in names if name in entry.value}
-
-    async def release_cells(
-        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
-    ) -> dict[str, int]:
-        key = self.keys.released(campaign_id)
-        entry = self.get(key) or Entry("hash", {}, 0.0)
-        for name, value in values.items():
-            entry.value.setdefault(name, int(value))
-        entry.expires_at = self.clock.now() + ttl_seconds
-        self.put(key, entry)
-        return {name: int(entry.value[name]) for name in values}
 
     # reads
 

@@ -13,7 +13,7 @@ import fnmatch
 import logging
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -176,6 +176,25 @@ class KeyMemory:
         found = {key: entry for key in keys if (entry := self.get(key)) is not None}
         found.update(await self._cold_entries(keys, keep=False))
         return found
+
+    # released cells
+
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
+        entry = self.get(self.keys.released(campaign_id))
+        if entry is None:
+            return {}
+        return {name: int(entry.value[name]) for name in names if name in entry.value}
+
+    async def release_cells(
+        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
+    ) -> dict[str, int]:
+        key = self.keys.released(campaign_id)
+        entry = self.get(key) or Entry("hash", {}, 0.0)
+        for name, value in values.items():
+            entry.value.setdefault(name, int(value))
+        entry.expires_at = self.clock.now() + ttl_seconds
+        self.put(key, entry)
+        return {name: int(entry.value[name]) for name in values}
 
     # seen sets
 

@@ -13,21 +13,17 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
-from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
-from redis.retry import Retry
 
 from ..core.campaign import Campaign, encode_changes
 from ..core.privacy import Salt, new_salt
-from ..exceptions import ConfigError, StoreError
+from ..exceptions import StoreError
 from ..tasks import stop_task
 from .base import MISSING, PAUSED, SketchRef, WriteResult
 from .batch import Batch, CampaignBatch
 from .keys import KeyInfo, Keyspace
+from .redis_client import redis_client
 from .redis_health import CHECK_SECONDS, Fitness
 from .redis_scan import describe_keys
 from .redis_scripts import FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
@@ -37,42 +33,7 @@ __all__ = ["RedisStore"]
 
 log = logging.getLogger("pixelagg.store")
 
-SOCKET_TIMEOUT = 1.0
-CONNECT_TIMEOUT = 0.5
 CLOSE_TIMEOUT = 5.0
-"""Every Redis HyperLogLog value starts so; a string without it under a sketch's name is no sketch."""
-
-
-def _client(url: str, key: str = "store.url") -> Any:
-    """A redis-py asyncio client for a store URL; redis+cluster:// lists startup nodes."""
-    # Fail fast and retry once: the aggregator keeps the batch and retries with backoff, so a
-    # long client-side retry loop would only delay that and hold up /readyz.
-    options: dict[str, Any] = {
-        "socket_timeout": SOCKET_TIMEOUT,
-        "socket_connect_timeout": CONNECT_TIMEOUT,
-        "retry": Retry(NoBackoff(), 1),
-    }
-    if url.startswith(("redis+cluster://", "rediss+cluster://")):
-        parts = urlsplit(url)
-        nodes = []
-        for hostport in parts.netloc.rsplit("@", 1)[-1].split(","):
-            host, _, port = hostport.rpartition(":")
-            if not host or not port.isdigit():
-                raise ConfigError(
-                    f"Config '{key}' names the servers {server_name(url)!r}. "
-                    f"Cannot read host:port {hostport!r}."
-                )
-            nodes.append(ClusterNode(host, int(port)))
-        creds = parts.netloc.rsplit("@", 1)[0] if "@" in parts.netloc else ""
-        user, _, password = creds.partition(":")
-        return RedisCluster(
-            startup_nodes=nodes,
-            username=user or None,
-            password=password or None,
-            ssl=url.startswith("rediss+"),
-            **options,
-        )
-    return aioredis.Redis.from_url(url, **options)
 
 
 class RedisStore:
@@ -85,13 +46,13 @@ class RedisStore:
         self.keys = keys
         self.retention = retention_seconds
         self.cluster = url.startswith(("redis+cluster://", "rediss+cluster://"))
-        self.redis = _client(url)
+        self.redis = redis_client(url)
         self.round_trips = 0
         self.errors = 0
         # Salts on the main server, or on store.salt_url's, which must write nothing to disk.
         if salt_url:
             where = f"the salt server ({server_name(salt_url)})"
-            client = _client(salt_url, "store.salt_url")
+            client = redis_client(salt_url, "store.salt_url")
             cluster = salt_url.startswith(("redis+cluster://", "rediss+cluster://"))
             self.salts = RedisSalts(client, where, separate=True, cluster=cluster)
         else:
