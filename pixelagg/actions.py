@@ -115,8 +115,11 @@ async def create_campaign(
     campaign_id = new_campaign_id()
     if external_id is not None and key is not None:
         derived = derived_campaign_id(key, external_id)
-        if await store.get_campaign(derived) is None:
+        taken = await store.get_campaign(derived)
+        if taken is None:
             campaign_id = derived
+        elif taken.external_id == external_id:  # a create racing with this one made it first
+            return taken, False
     campaign = Campaign(id=campaign_id, created_at=time.time(), **fields)
     check_legal_reference(campaign)
     await store.create_campaign(campaign)
