@@ -608,13 +608,18 @@ def measure(
         runs = []
         for i in range(args.repeat):
             log(f"{name}: saturation {i + 1}/{args.repeat}, {args.duration:g} s")
+            server_cpu = sum(_group_cpu({server.pid}).values())
             with CpuWatch(procs) as cw:
                 run = saturate(url, args, args.duration, script)
             run["cpu"] = cw.result
+            # CPU time per answer is what a neighbour's load changes least (req/s swings with it)
+            server_cpu = sum(_group_cpu({server.pid}).values()) - server_cpu
+            run["server_cpu_us"] = server_cpu / max(1, run["answered"]) * 1e6
             runs.append(run)
         sat = {
             "runs": runs,
             "rps": statistics.median(r["rps"] for r in runs),
+            "server_cpu_us": statistics.median(r["server_cpu_us"] for r in runs),
             "sent": sum(r["sent"] for r in runs),
             "answered": sum(r["answered"] for r in runs),
             "ok": sum(r["ok"] for r in runs),
@@ -685,6 +690,8 @@ def table(results: list[dict[str, Any]], base_rps: dict[str, float]) -> str:
         "req/s",
         "ratio",
         "vs uvicorn",
+        "cpu µs/req",
+        "cpu ratio",
         "p99@half(ms)",
         "rate@half",
         "rt/1k",
@@ -695,18 +702,28 @@ def table(results: list[dict[str, Any]], base_rps: dict[str, float]) -> str:
     rows = []
     for r in results:
         if "error" in r:
-            rows.append([r["setup"], "FAILED", "", "", "", "", "", "", "", ""])
+            rows.append([r["setup"], "FAILED", "", "", "", "", "", "", "", "", "", ""])
             continue
         sat, fx = r["saturation"], r["fixed_rate"]
         pix = r["kind"] != "baseline"
         redis_ = r["kind"] == "redis"
         own, uvicorn = base_rps.get(r["server"]), base_rps.get("uvicorn")
+        base_cpu = next(
+            (
+                b["saturation"]["server_cpu_us"]
+                for b in results
+                if b["kind"] == "baseline" and b["server"] == r["server"] and "error" not in b
+            ),
+            None,
+        )
         rows.append(
             [
                 r["setup"],
                 f"{sat['rps']:.0f}",
                 fmt(sat["rps"] / own if own else None, ".2f"),
                 fmt(sat["rps"] / uvicorn if uvicorn else None, ".2f"),
+                f"{sat['server_cpu_us']:.1f}",
+                fmt(base_cpu / sat["server_cpu_us"] if base_cpu else None, ".2f"),
                 f"{fx['latency_ms']['p99']:.1f}" + ("*" if overloaded(fx) else ""),
                 f"{fx['achieved_rate']:.0f}",
                 (fmt(r.get("rt_per_1k"), ".1f") if redis_ else "-"),

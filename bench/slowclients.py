@@ -196,11 +196,14 @@ def measure_others(url: str, args: argparse.Namespace, client_cpus: set[int]) ->
     time.sleep(1)  # its warm-up
     probe = fresh_connection_probe(url, args.duration)
     out, _ = loadgen.communicate(timeout=args.duration + 60)
-    kept = json.loads(out)
+    try:
+        kept = json.loads(out)
+    except ValueError:  # the generator itself could not connect: every request failed
+        return {"keep_alive": {"sent": 0, "errors": "all", "latency_ms": _quantiles([])}, "fresh": probe}
     return {
         "keep_alive": {
             "sent": kept["sent"],
-            "errors": kept["errors"] + kept["unanswered"] + (kept["sent"] - kept["ok"]),
+            "errors": max(kept["errors"] + kept["unanswered"], kept["sent"] - kept["ok"]),
             "latency_ms": kept["latency_ms"],
         },
         "fresh": probe,
@@ -234,6 +237,13 @@ def run_server(server_name: str, args: argparse.Namespace, tmp: Path) -> dict[st
         PIXELAGG_PRIVACY_EPSILON="off",
     )
     log_path = tmp / f"{server_name}.log"
+
+    def server_process() -> None:
+        os.sched_setaffinity(0, server_cpus)
+        if args.server_file_limit:  # as a service manager would start it (systemd: 1,024)
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            resource.setrlimit(resource.RLIMIT_NOFILE, (args.server_file_limit, hard))
+
     with open(log_path, "wb") as log:
         server = subprocess.Popen(
             [
@@ -248,7 +258,7 @@ def run_server(server_name: str, args: argparse.Namespace, tmp: Path) -> dict[st
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=lambda: os.sched_setaffinity(0, server_cpus),
+            preexec_fn=server_process,
         )
     base = f"http://{HOST}:{port}"
     try:
@@ -337,6 +347,12 @@ def main() -> int:
         type=float,
         default=HEAD_TIMEOUT,
         help="seconds over which the hostile connections are opened (default: the head timeout)",
+    )
+    p.add_argument(
+        "--server-file-limit",
+        type=int,
+        default=1024,
+        help="the soft file limit the server starts with (default 1024, systemd's; 0: this one's)",
     )
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = p.parse_args()
