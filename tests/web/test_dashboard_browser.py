@@ -5,25 +5,23 @@ from __future__ import annotations
 import ipaddress
 import signal
 import time
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.helpers import ARTIFACTS, BROWSER_UA, TOKEN, Served, make_env
+from tests.helpers import (
+    ARTIFACTS,
+    BROWSER_MARKS,
+    BROWSER_UA,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    TOKEN,
+    Served,
+    Watched,
+    make_env,
+)
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 GMAIL_UA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
 HITS = [
     *((f"145.97.1.{n}", BROWSER_UA) for n in range(1, 5)),  # NL
@@ -39,14 +37,7 @@ HITS = [
 
 ARTIFACTS.mkdir(exist_ok=True)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
@@ -79,19 +70,6 @@ def browser():
             yield chromium
         finally:
             chromium.close()
-
-
-class Watched:
-    """A page with every request URL and every script or console error it caused."""
-
-    def __init__(self, context):
-        self.context = context
-        self.page = context.new_page()
-        self.requests: list[str] = []
-        self.errors: list[str] = []
-        self.page.on("request", lambda request: self.requests.append(request.url))
-        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-        self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
 
 
 @pytest.fixture

@@ -9,17 +9,21 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.helpers import ARTIFACTS, AUTH, BROWSER_UA, READ_TOKEN, TOKEN, Served, make_env
-from tests.web.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS, Watched
+from tests.helpers import (
+    ARTIFACTS,
+    AUTH,
+    BROWSER_MARKS,
+    BROWSER_UA,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    READ_TOKEN,
+    TOKEN,
+    Served,
+    Watched,
+    make_env,
+)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="needs Debian's Chromium at /usr/bin/chromium (apt-get install chromium)",
-    ),
-]
+pytestmark = BROWSER_MARKS
 
 
 @pytest.fixture(scope="module")
