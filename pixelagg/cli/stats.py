@@ -6,16 +6,27 @@ import json
 
 import click
 
-from ..reports.report import Report
+from ..reports.report import Report, Withheld
 from ..reports.text import format_stats, stats_csv
 from .options import connect, guarded, load_config, url_option
 
-__all__ = ["BOT_NOTE", "stats"]
+__all__ = ["BOT_NOTE", "recipients_hint", "stats"]
 
 BOT_NOTE = (
     "Note: curl, scripts and headless browsers send no mail client's user agent, so their opens "
     "count as bot, not as readers: 'pixelagg test-open ID' sends one the way a mail client does."
 )
+
+
+def recipients_hint(report: Withheld) -> str:
+    """What a campaign too small to report has, and the command that sets its real size."""
+    recipients = report.campaign.recipients
+    has = "no number of recipients" if recipients is None else f"{recipients} recipients"
+    return (
+        f"This campaign has {has}: 'pixelagg campaign update {report.campaign.id} --recipients N' "
+        "sets the number the mail went to. Its opens are counted all the same, and show once it "
+        "is large enough."
+    )
 
 
 @click.command()
@@ -48,5 +59,7 @@ def stats(
         click.echo(stats_csv(report), nl=False)
     else:
         click.echo(format_stats(report))
+        if isinstance(report, Withheld):
+            click.echo(recipients_hint(report))
         if isinstance(report, Report):
             click.echo(BOT_NOTE)

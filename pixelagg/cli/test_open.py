@@ -8,13 +8,18 @@ count as a bot, which is why the quick start ends with this command.
 
 from __future__ import annotations
 
-from datetime import timedelta
+import math
+import time
+from datetime import UTC, datetime
 
 import click
 
 from ..client import MAIL_CLIENT_UA, send_open
+from ..reports.release import RELEASE_DELAY_SECONDS
 from ..reports.report import Report, Withheld
+from ..reports.text import period_text, utc_time
 from .options import connect, fail, guarded, load_config, url_option
+from .stats import recipients_hint
 
 __all__ = ["test_open", "when_figures_appear"]
 
@@ -29,26 +34,23 @@ _NOT_COUNTED = {
 }
 
 
-def when_figures_appear(report: Report | Withheld, campaign_id: str) -> str:
-    """When and why the stats will show a counted open."""
+def when_figures_appear(report: Report | Withheld, campaign_id: str, now: float) -> str:
+    """When and why the stats will show an open counted at `now` (a Unix time)."""
     info = report.privacy
     if isinstance(report, Withheld):
-        return (
-            f"The stats show no figures for this campaign: {report.message} The open is counted all the same."
-        )
+        return f"No figures show for this campaign yet. {report.message} {recipients_hint(report)}"
     if info.mode == "exact":
         return f"It is in 'pixelagg stats {campaign_id}' now (privacy.epsilon off: exact, live figures)."
     period = info.release_period_seconds or 3600
-    closes = (
-        f" at {(info.released_until + timedelta(seconds=period)).strftime('%H:%M UTC')}"
-        if info.released_until
-        else ""
-    )
+    # The open is in the period that holds `now`; it is released a delay after that one closes.
+    shows = (now // period + 1) * period + min(RELEASE_DELAY_SECONDS, period)
+    minutes = max(1, math.ceil((shows - now) / 60))
     return (
-        f"It shows in 'pixelagg stats {campaign_id}' once the current release period closes{closes}: "
-        f"figures are released per closed period of {period // 60} minutes "
-        "(privacy.release_period_seconds), with differentially private noise (privacy.epsilon), "
-        "so one open may show as 0, 1 or 2."
+        f"It shows in 'pixelagg stats {campaign_id}' from {utc_time(datetime.fromtimestamp(shows, UTC))} "
+        f"(in {minutes} min), when its {period_text(period)} release period has closed "
+        "(privacy.release_period_seconds). Figures carry noise of several opens (privacy.epsilon), "
+        "so one open is lost in it: 'X-Pixelagg: counted' is the proof. For exact, live figures "
+        "while you try pixelagg, serve with PIXELAGG_PRIVACY_EPSILON=off."
     )
 
 
@@ -64,6 +66,7 @@ def test_open(ctx: click.Context, campaign_id: str, url: str | None) -> None:
     click.echo(f"GET {pixel_url}")
     click.echo(f"User-Agent: {MAIL_CLIENT_UA}")
     answer = guarded(lambda: send_open(pixel_url))
+    sent_at = time.time()
     if answer is None:
         fail(f"{pixel_url} answered without an X-Pixelagg header: it is not pixelagg, or a proxy drops it.")
     click.echo(f"X-Pixelagg: {answer}")
@@ -72,4 +75,4 @@ def test_open(ctx: click.Context, campaign_id: str, url: str | None) -> None:
         fail("the open was not counted. " + why.format(url=pixel_url, id=campaign_id))
     click.echo("The open was counted, as one from a mail client.")
     report = guarded(lambda: client.stats(campaign_id, None, None, None))
-    click.echo(when_figures_appear(report, campaign_id))
+    click.echo(when_figures_appear(report, campaign_id, sent_at))

@@ -4,20 +4,55 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime, timedelta
 
-from .report import Report, Withheld
+from .release import RELEASE_DELAY_SECONDS
+from .report import ReleaseInfo, Report, Withheld
 
-__all__ = ["format_stats", "stats_csv"]
+__all__ = ["format_stats", "next_release", "period_text", "stats_csv", "utc_time"]
+
+
+_WIDTH = 21
+"""The width of the headline figures' labels: the longest, 'Apple MPP recipients', and a space."""
+
+
+def utc_time(moment: datetime) -> str:
+    """A moment as the CLI shows it: 2026-12-01 23:00 UTC (with seconds when it has any)."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%d %H:%M:%S UTC" if utc.second else "%Y-%m-%d %H:%M UTC")
+
+
+def period_text(seconds: int) -> str:
+    """A release period's length as an adjective: '60-minute', or '30-second'."""
+    return f"{seconds // 60}-minute" if seconds % 60 == 0 else f"{seconds}-second"
+
+
+def next_release(info: ReleaseInfo) -> datetime | None:
+    """When the next release period's figures come out: it closes, and a delay for buffered hits."""
+    if info.released_until is None or not info.release_period_seconds:
+        return None
+    period = info.release_period_seconds
+    return info.released_until + timedelta(seconds=period + min(RELEASE_DELAY_SECONDS, period))
 
 
 def _privacy_lines(report: Report | Withheld) -> list[str]:
     info = report.privacy
+    lines = []
     if info.mode == "exact":
-        head = "Figures: exact and live (privacy.epsilon off)"
+        lines.append("Figures: exact and live (privacy.epsilon off)")
+    elif isinstance(report, Withheld):
+        lines.append(f"Figures: none for this campaign (differential privacy, epsilon {info.epsilon})")
     else:
-        until = info.released_until.isoformat() if info.released_until else "-"
-        head = f"Figures: differentially private (epsilon {info.epsilon}), released up to {until}"
-    return [head, *(f"Note: {note}" for note in info.notes)]
+        until = utc_time(info.released_until) if info.released_until else "-"
+        lines.append(f"Figures: differentially private (epsilon {info.epsilon}), released up to {until}")
+        coming = next_release(info)
+        if coming is not None:
+            lines.append(
+                f"Opens since then show from {utc_time(coming)} on, one closed "
+                f"{period_text(info.release_period_seconds or 0)} period "
+                "at a time (privacy.release_period_seconds)"
+            )
+    return [*lines, *(f"Note: {note}" for note in info.notes)]
 
 
 def format_stats(report: Report | Withheld) -> str:
@@ -32,29 +67,34 @@ def format_stats(report: Report | Withheld) -> str:
     lines = [
         f"{c.name} ({c.id})  {r.start.isoformat()} .. {r.end.isoformat()} {r.tz}",
         "",
-        f"Opens              {report.opens.total}",
-        f"Unique opens       {u.estimate}  ({u.low} - {u.high}, 95%)",
-        f"Unique human opens {h.estimate}  ({h.low} - {h.high}, 95%)",
+        f"{'Opens':<{_WIDTH}}{report.opens.total}",
+        f"{'Unique opens':<{_WIDTH}}{u.estimate}  ({u.low} - {u.high}, 95%)",
+        f"{'Unique human opens':<{_WIDTH}}{h.estimate}  ({h.low} - {h.high}, 95%)",
     ]
     rate = report.open_rate
     if rate:
         lines.append(
-            f"Open rate          {rate.estimate:.1%}  ({rate.low:.1%} - {rate.high:.1%}) "
+            f"{'Open rate':<{_WIDTH}}{rate.estimate:.1%}  ({rate.low:.1%} - {rate.high:.1%}) "
             f"of {c.recipients} recipients"
         )
     else:
-        lines.append("Open rate          - (set --recipients to get one)")
+        lines.append(f"{'Open rate':<{_WIDTH}}- (set --recipients to get one)")
     if report.open_rate_observed is not None:
-        lines.append(f"  observed         {report.open_rate_observed:.1%}  (visitor keys; not a lower bound)")
+        lines.append(
+            f"{'  observed':<{_WIDTH}}{report.open_rate_observed:.1%}  (visitor keys; not a lower bound)"
+        )
     without = report.open_rate_without_mpp
     if without is not None:
-        lines.append(f"  without Apple MPP {without.estimate:.1%}  ({without.low:.1%} - {without.high:.1%})")
+        lines.append(
+            f"{'  without Apple MPP':<{_WIDTH}}{without.estimate:.1%}  "
+            f"({without.low:.1%} - {without.high:.1%})"
+        )
     if report.apple_mpp is not None:
         m = report.apple_mpp
-        lines.append(f"Apple MPP recipients {m.estimate}  ({m.low} - {m.high}, 95%)")
+        lines.append(f"{'Apple MPP recipients':<{_WIDTH}}{m.estimate}  ({m.low} - {m.high}, 95%)")
     share = report.machine_share
-    lines.append(f"Machine share      {'-' if share is None else f'{share:.1%}'}")
-    lines.append(f"Declined (GPC/DNT) {report.opens.declined}")
+    lines.append(f"{'Machine share':<{_WIDTH}}{'-' if share is None else f'{share:.1%}'}")
+    lines.append(f"{'Declined (GPC/DNT)':<{_WIDTH}}{report.opens.declined}")
     lines += ["", f"{'CLASS':<14}{'OPENS':>8}{'UNIQUE':>9}"]
     for class_, opens in report.opens.by_class.items():
         lines.append(f"{class_:<14}{opens:>8}{u.by_class[class_].estimate:>9}")

@@ -9,6 +9,7 @@ import re
 
 from pixelagg.cli.stats import BOT_NOTE
 from tests.cli.runner import UNKNOWN_ID, create, run
+from tests.helpers import make_env, make_store
 
 
 def test_stats_table(env):
@@ -29,6 +30,18 @@ def test_stats_table_says_why_curl_counts_as_a_bot(env):
     lines = run(env, "stats", view["id"]).stdout.splitlines()
     assert lines[-1] == BOT_NOTE
     assert "headless browsers" in BOT_NOTE and "pixelagg test-open" in BOT_NOTE
+
+
+def test_stats_of_a_small_campaign_says_how_to_set_its_size(tmp_path):
+    """Below privacy.min_recipients the table says how many recipients it has and the command to change it."""
+    env = make_env(tmp_path, None, PIXELAGG_PRIVACY_EPSILON="1.0")
+    make_store(env)
+    view = create(env, "--recipients", "10")
+    lines = run(env, "stats", view["id"]).stdout.splitlines()
+    assert "Figures: none for this campaign (differential privacy, epsilon 1.0)" in lines
+    assert lines[-1].startswith(
+        f"This campaign has 10 recipients: 'pixelagg campaign update {view['id']} --recipients N'"
+    )
 
 
 def test_stats_json(env):

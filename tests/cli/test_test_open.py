@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
+from datetime import UTC, datetime
 
 import pytest
 
+from pixelagg.cli.test_open import when_figures_appear
 from pixelagg.client import MAIL_CLIENT_UA
 from pixelagg.core.classify import classify_user_agent
+from pixelagg.reports.report import ReleaseInfo
 from tests.cli.runner import create, run
 from tests.helpers import make_env, wait_for
+from tests.reports.samples import REPORT
 
 pytestmark = pytest.mark.slow
 
@@ -46,8 +51,18 @@ def test_test_open_says_when_released_figures_appear(tmp_path, serve):
     view = create(env, "--recipients", "1200")
     result = run(env, "test-open", view["id"])
     assert result.exit_code == 0, result.output
-    assert re.search(r"once the current release period closes at \d\d:\d\d UTC", result.stdout)
+    assert re.search(r"from \d{4}-\d\d-\d\d \d\d:01 UTC \(in \d+ min\), when its 60-minute", result.stdout)
     assert "privacy.release_period_seconds" in result.stdout
+    assert "'X-Pixelagg: counted' is the proof" in result.stdout
+
+
+def test_an_open_just_after_a_period_ends_shows_a_period_later():
+    """In the minute after a period ends, the last one is not released yet, but the open is in the next."""
+    released = ReleaseInfo("differential_privacy", 1.0, 3600, datetime(2026, 12, 1, 22, tzinfo=UTC), None, ())
+    report = dataclasses.replace(REPORT, privacy=released)
+    sent = datetime(2026, 12, 1, 23, 0, 30, tzinfo=UTC).timestamp()
+    line = when_figures_appear(report, "AAAAAAAAAAAAAAAA", sent)
+    assert "from 2026-12-02 00:01 UTC (in 61 min)" in line
 
 
 def test_test_open_on_a_small_campaign_says_why_no_figures_show(tmp_path, serve):
@@ -57,8 +72,11 @@ def test_test_open_on_a_small_campaign_says_why_no_figures_show(tmp_path, serve)
     view = create(env, "--recipients", "10")
     result = run(env, "test-open", view["id"])
     assert result.exit_code == 0, result.output
-    assert "The stats show no figures for this campaign:" in result.stdout
-    assert "The open is counted all the same." in result.stdout
+    assert "No figures show for this campaign yet. Too few recipients to report" in result.stdout
+    assert (
+        f"This campaign has 10 recipients: 'pixelagg campaign update {view['id']} --recipients N'"
+        in result.stdout
+    )
 
 
 def test_test_open_on_a_paused_campaign_fails(tmp_path, serve):
