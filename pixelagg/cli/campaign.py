@@ -60,21 +60,25 @@ def _given(fields: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in fields.items() if value is not None}
 
 
+_LABEL = 12
+"""The width of the labels of a campaign's lines: the longest, 'Legal basis', and a space."""
+
+
 def _print_campaign(view: dict[str, Any], as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(view, indent=2))
         return
-    click.echo(f"Campaign   {view['id']}")
-    click.echo(f"Name       {printable(view['name'])}")
-    click.echo(f"Recipients {view['recipients'] if view['recipients'] is not None else '-'}")
+    click.echo(f"{'Campaign':<{_LABEL}}{view['id']}")
+    click.echo(f"{'Name':<{_LABEL}}{printable(view['name'])}")
+    click.echo(f"{'Recipients':<{_LABEL}}{view['recipients'] if view['recipients'] is not None else '-'}")
     click.echo(
-        f"Legal basis {view['legal_basis']}"
+        f"{'Legal basis':<{_LABEL}}{view['legal_basis']}"
         + (f" ({printable(view['legal_reference'])})" if view.get("legal_reference") else "")
     )
     if view.get("external_id"):
-        click.echo(f"External id {printable(view['external_id'])}")
-    click.echo(f"Status     {'paused' if view['paused'] else 'counting'}")
-    click.echo(f"Pixel URL  {view['pixel_url']}")
+        click.echo(f"{'External id':<{_LABEL}}{printable(view['external_id'])}")
+    click.echo(f"{'Status':<{_LABEL}}{'paused' if view['paused'] else 'counting'}")
+    click.echo(f"{'Pixel URL':<{_LABEL}}{view['pixel_url']}")
     click.echo("Snippet (the same for every recipient):")
     click.echo(f"  {view['snippet']}")
     for note in view.get("notes", []):

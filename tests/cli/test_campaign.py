@@ -21,9 +21,9 @@ def test_create_prints_id_url_and_snippet(env):
     match = re.search(r"^Campaign\s+([A-Za-z0-9_-]{16})$", result.stdout, re.M)
     assert match, result.stdout
     campaign_id = match.group(1)
-    assert "Name       November newsletter" in result.stdout
-    assert "Recipients 1200" in result.stdout
-    assert f"Pixel URL  http://127.0.0.1:8000/p/{campaign_id}.gif" in result.stdout
+    assert "Name        November newsletter" in result.stdout
+    assert "Recipients  1200" in result.stdout
+    assert f"Pixel URL   http://127.0.0.1:8000/p/{campaign_id}.gif" in result.stdout
     assert f'<img src="http://127.0.0.1:8000/p/{campaign_id}.gif"' in result.stdout
     assert "the same for every recipient" in result.stdout
 
@@ -114,9 +114,20 @@ def test_show(env):
     view = create(env)
     result = run(env, "campaign", "show", view["id"])
     assert result.exit_code == 0
-    assert f"Campaign   {view['id']}" in result.stdout
+    assert f"Campaign    {view['id']}" in result.stdout
     assert view["snippet"] in result.stdout
-    assert "Recipients -" in result.stdout
+    assert "Recipients  -" in result.stdout
+
+
+def test_show_lines_its_values_up_in_one_column(env):
+    """Every labelled line of campaign show starts its value in the same column."""
+    view = create(env, "--recipients", "1200", "--external-id", "listmonk-42")
+    lines = run(env, "campaign", "show", view["id"]).stdout.splitlines()
+    values = {"Campaign": view["id"], "Legal basis": "legitimate_interest", "External id": "listmonk-42"}
+    columns = {
+        next(line for line in lines if line.startswith(label)).index(value) for label, value in values.items()
+    }
+    assert len(columns) == 1, lines
 
 
 def test_update(env):
