@@ -149,7 +149,8 @@ def test_a_read_token_sees_no_controls(server, desktop):
 
 
 def test_the_campaign_list_shows_the_open_rate_on_a_phone(server, browser, desktop):
-    """At 390 px the list shows each campaign's open rate inside the screen, without sideways scroll."""
+    """At 390 px the list shows each campaign's open rate inside the screen, without sideways scroll;
+    the screenshot goes to test-artifacts/dashboard-phone-list.png."""
     _sign_in(desktop, server)
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
     try:
@@ -159,7 +160,9 @@ def test_the_campaign_list_shows_the_open_rate_on_a_phone(server, browser, deskt
         row = page.get_by_role("row", name="Opened newsletter")
         rate = row.locator("td.rate")
         box = rate.bounding_box()
-        page.screenshot(path=str(ARTIFACTS / "dashboard-phone-list.png"), full_page=True)
+        shot = ARTIFACTS / "dashboard-phone-list.png"
+        shot.unlink(missing_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
         with httpx.Client(timeout=5) as http:
             listed = http.get(f"{server.url}/api/campaigns", headers=AUTH).json()["campaigns"]
             opened = next(c for c in listed if c["name"] == "Opened newsletter")
@@ -167,5 +170,6 @@ def test_the_campaign_list_shows_the_open_rate_on_a_phone(server, browser, deskt
         assert f"{estimate * 100:.1f}%" in rate.inner_text()  # the report's estimate
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"  # the screenshot is in test-artifacts/
     finally:
         phone.close()
