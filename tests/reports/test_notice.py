@@ -207,6 +207,23 @@ def test_missing_contact_gives_placeholder(lang, placeholder):
 
 
 @pytest.mark.parametrize(
+    ("lang", "sentence"),
+    [
+        ("en", f"To object to this measurement or to ask about it, contact us at {CONTACT}."),
+        (
+            "nl",
+            "Wilt u bezwaar maken tegen deze meting of heeft u er vragen over, neem dan contact "
+            f"met ons op via {CONTACT}.",
+        ),
+    ],
+    ids=LANGUAGES,
+)
+def test_the_notice_tells_recipients_how_to_object(lang, sentence):
+    """The notice says how to object to the measurement: write to notice.contact."""
+    assert sentence in render_notice(config(notice_contact=CONTACT), lang)
+
+
+@pytest.mark.parametrize(
     ("lang", "placeholder"),
     [("en", "[statutory reference]"), ("nl", "[wettelijke grondslag]")],
     ids=LANGUAGES,

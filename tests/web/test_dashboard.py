@@ -413,6 +413,14 @@ def test_campaign_page_has_snippet_and_copy_button(campaign, signed_in):
     assert 'href="/dashboard/privacy?lang=en"' in html
 
 
+def test_campaign_page_says_why_curl_counts_as_a_bot(campaign, signed_in):
+    """The classes section says why curl and headless browsers count as bots, and names test-open."""
+    html = signed_in.get(f"/dashboard/campaigns/{campaign['id']}").text
+    hint = re.search(r'<p class="hint" id="bot-hint">(.*?)</p>', html).group(1)
+    assert "headless browsers" in hint and "count as bot" in hint
+    assert f"<code>pixelagg test-open {campaign['id']}</code>" in hint
+
+
 def test_time_zone_passes_through(campaign, signed_in):
     """?tz= reports in that time zone."""
     html = signed_in.get(f"/dashboard/campaigns/{campaign['id']}?tz=Europe/Amsterdam").text
