@@ -292,7 +292,7 @@ def test_cli_prints_the_same_report_through_the_api(tmp_path, serve):
     assert served.stop() in (0, -signal.SIGTERM)
     from_store = run_all()
     assert through_api == from_store
-    assert "  observed         77.8%" in through_api[0]  # 7 unique human opens of 9
+    assert "  observed           77.8%" in through_api[0]  # 7 unique human opens of 9
 
 
 # HyperLogLog accuracy, with synthetic visitors written straight into the store
