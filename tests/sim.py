@@ -542,6 +542,10 @@ class Score:
     def error(self) -> float:
         return abs(self.estimate - self.truth)
 
+    @property
+    def error_floored(self) -> float:
+        return abs(self.floored[0] - self.truth)
+
 
 def score(sim: SimCampaign, report: dict[str, Any], budget: Budget | None = None) -> Score:
     """Score the report of a simulated campaign against its truth; with `budget`, after adding
@@ -577,6 +581,7 @@ class Summary:
     coverage: float
     coverage_floored: float
     median_error: float
+    median_error_floored: float
     median_width: float
     mpp_coverage: float
     without_coverage: float
@@ -591,7 +596,8 @@ class Summary:
             f"apple_mpp interval coverage {100 * self.mpp_coverage:.1f} %; "
             f"open_rate_without_mpp coverage {100 * self.without_coverage:.1f} %",
             f"observed rate above the truth in {self.observed_above_truth} campaigns; with the "
-            f"interval kept above it (floor_at_observed), coverage {100 * self.coverage_floored:.1f} %",
+            f"interval kept above it (floor_at_observed), coverage {100 * self.coverage_floored:.1f} %, "
+            f"median absolute error {100 * self.median_error_floored:.1f} points",
         ]
         if self.reported_median_error is not None:
             out.append(
@@ -611,6 +617,7 @@ def summarise(scores: Sequence[Score]) -> Summary:
         coverage=sum(s.covered for s in scores) / n,
         coverage_floored=sum(s.covered_floored for s in scores) / n,
         median_error=statistics.median(s.error for s in scores),
+        median_error_floored=statistics.median(s.error_floored for s in scores),
         median_width=statistics.median(s.high - s.low for s in scores),
         mpp_coverage=sum(s.mpp[1] <= s.mpp_truth <= s.mpp[2] for s in scores) / n,
         without_coverage=sum(w[1] <= truth <= w[2] for w, truth in without) / max(1, len(without)),

@@ -76,6 +76,23 @@ _MAIL_CLIENTS = (
     r"|BLACKBERRY-WorkConnect/))"
 )
 
+# Office applications other than Outlook, after Matomo device-detector (regexes/client/
+# mobile_apps.yml): Word, Excel, PowerPoint, OneNote, Visio, Lync and the Office mobile app, in
+# their forms ("Microsoft Office Word/16.43 (Mac OS/...)", "Word/15.22 (Mac OS/...)", "Microsoft
+# Office Word 2013 (15.0...)", "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Excel ...; Pro)").
+# crawlerdetect calls them bots: on a web site their hits are link pre-fetches. An image is
+# fetched by one only while a person has it on screen (the mail sent to OneNote, saved or
+# pasted into Word), so for the pixel they are people. Same guard as the mail clients, after a
+# cheap check of the start.
+_OFFICE_APPS = "Access|Excel|OneNote|PowerPoint|Project|Publisher|Visio|Word"
+_OFFICE_APP = (
+    rf"^(?=Microsoft Office|(?:{_OFFICE_APPS})/)"
+    r"(?!.*(?i:bot\b|crawl|spider|https?://))(?:Microsoft Office(?:"
+    rf" (?:{_OFFICE_APPS}|Mobile)\b"
+    rf"|/\d+\.\d+ \([^)]*?(?:Microsoft (?:{_OFFICE_APPS}|Lync) |officemobile ))"
+    rf"|(?:{_OFFICE_APPS})/\d+\.[\d.]+ \((?:Mac OS|iOS|Windows)/)"
+)
+
 # Feed readers and podcatchers, after Matomo device-detector's list (regexes/client/
 # feed_readers.yml): a newsletter also published as a feed has its images fetched by them.
 _FEED_READERS = (
@@ -129,6 +146,25 @@ RULES: tuple[Rule, ...] = (
         "Microsoft Office Existence Discovery",
         "MSDN vsofficedeveloper blog, 2008-03-11",
     ),
+    # Office asking a server whether it speaks WebDAV (an OPTIONS before opening a document or
+    # link), and Office's background sync of cached documents: no person sees an image.
+    Rule("office-protocol-discovery", "bot", "contains", "Protocol Discovery", "Microsoft KB 838028"),
+    Rule(
+        "office-sync",
+        "bot",
+        "regex",
+        r"Microsoft Office SyncProc|Microsoft (?:Office )?Upload Center",
+        "matomo DD regexes/local/client/desktop_apps.yml (apputility)",
+    ),
+    # Microsoft's link previews (Teams, Outlook, Skype, Bing): server-side fetches for a link
+    # someone shared, before the mail-client rule in case one ever names Outlook.
+    Rule(
+        "microsoft-link-preview",
+        "bot",
+        "regex",
+        r"MicrosoftPreview/|SkypeUriPreview|BingPreview/",
+        "aka.ms/MicrosoftPreview; Teams unfurling docs",
+    ),
     # Named here although the bot lists have most of them today: these must not depend on
     # what a future release of those lists keeps.
     Rule("ios-dataaccessd", "bot", "contains", "dataaccessd", "GMass list"),
@@ -136,6 +172,7 @@ RULES: tuple[Rule, ...] = (
     Rule("facebook-preview", "bot", "contains", "facebookexternalhit", "ws4kp#95"),
     Rule("java-http-client", "bot", "regex", r"^Java/", "JDK HttpURLConnection default UA"),
     Rule("mail-client", "human", "regex", _MAIL_CLIENTS, "matomo DD regexes/client/pim.yml"),
+    Rule("office-app", "human", "regex", _OFFICE_APP, "matomo DD regexes/client/mobile_apps.yml"),
     Rule("feed-reader", "bot", "regex", _FEED_READERS, "matomo DD regexes/client/feed_readers.yml"),
     Rule("crawler-user-agents", "bot", "list", "crawler-user-agents", "PyPI crawler-user-agents (MIT)"),
     Rule("crawlerdetect", "bot", "list", "crawlerdetect", "PyPI crawlerdetect (MIT)"),

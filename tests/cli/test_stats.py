@@ -8,6 +8,7 @@ import json
 import re
 
 from pixelagg.cli.stats import BOT_NOTE
+from pixelagg.reports.released import NOT_SEEN
 from tests.cli.runner import UNKNOWN_ID, create, run
 from tests.helpers import make_env, make_store
 
@@ -22,6 +23,22 @@ def test_stats_table(env):
     assert re.search(r"^Opens\s+0$", out, re.M)
     assert "Unique opens" in out and "Open rate" in out and "of 1200 recipients" in out
     assert "CLASS" in out and "REGION" in out
+
+
+def test_stats_table_shows_the_estimate_with_its_range_and_what_it_cannot_see(env):
+    """The open rate line is the estimator's figure with its 95% range, never above 100 %, and a
+    note says in plain words what the estimate cannot see."""
+    view = create(env, "--recipients", "1200")
+    result = run(env, "stats", view["id"], "--json")
+    rate = json.loads(result.stdout)["open_rate"]
+    out = run(env, "stats", view["id"]).stdout
+    line = next(line for line in out.splitlines() if line.startswith("Open rate"))
+    assert line == (
+        f"Open rate          {rate['estimate']:.1%}  ({rate['low']:.1%} - {rate['high']:.1%}) "
+        "of 1200 recipients"
+    )
+    assert 0 <= rate["low"] <= rate["estimate"] <= rate["high"] <= 1
+    assert f"Note: {NOT_SEEN}\n" in out
 
 
 def test_stats_table_says_why_curl_counts_as_a_bot(env):

@@ -458,6 +458,108 @@ def test_mail_clients_beat_crawlerdetect(user_agent):
     assert (matched.name, matched.class_) == ("mail-client", "human")
 
 
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Microsoft Office/16.0 (Microsoft Outlook 16.0.13228; Pro), "
+        "Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
+        "Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; WOW64; Trident/7.0; .NET4.0C; .NET4.0E; "
+        "ms-office)",
+        "Microsoft Office/14.0 (Windows NT 6.1; Microsoft Outlook 14.0.6106; Pro; ms-office; MSOffice 14)",
+        "MacOutlook/16.41.20091302 (Intelx64 Mac OS X 10.14.4 (Build 18E226))",
+    ],
+    ids=["outlook-and-msoffice", "msoffice-16", "ms-office-trident", "outlook-2010", "mac-outlook"],
+)
+def test_outlook_fetching_images_is_a_mail_client(user_agent):
+    """The forms Outlook loads a mail's images with (Crawler-Detect#430, Matomo's pim fixtures)
+    are a person reading the mail, whatever the bot lists say."""
+    matched = match_rule(user_agent)
+    assert matched is not None
+    assert (matched.name, matched.class_) == ("mail-client", "human")
+
+
+@pytest.mark.parametrize(
+    "user_agent",
+    [
+        "Microsoft Office Word/16.43.1108 (Mac OS/10.15.6; Desktop; es-MX; NonAppStore; Apple/MacBookAir8,1)",
+        "Word/15.22.506 (Mac OS/10.11.5; Desktop; en-US; NonAppStore; Apple/MacBookAir7,1)",
+        "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Excel 16.0.13231; Pro)",
+        "Microsoft Office PowerPoint 2013 (15.0.4420) Windows NT 6.2",
+        "Microsoft Office OneNote/16.0.13801.20288 (Windows/10.0; Desktop x64; en-US; Desktop app; "
+        "LENOVO/81SS)",
+        "Microsoft Office Mobile/2.45.106 (iOS/14.3; Phone; es-MX; AppStore; Apple/iPad11,1)",
+        "Microsoft Office/16.0 (OMDroid 12; officemobile 16.0.15629; Pro)",
+        "Microsoft Office/15.0 (Windows NT 6.2; Microsoft Lync 15.0.4675; Pro)",
+        "Microsoft Office Visio 2013 (15.0.4693) Windows NT 6.2",
+    ],
+    ids=[
+        "word-mac",
+        "word-bare",
+        "excel-windows",
+        "powerpoint-2013",
+        "onenote",
+        "mobile-ios",
+        "mobile-android",
+        "lync",
+        "visio",
+    ],
+)
+def test_office_apps_are_people_though_crawlerdetect_calls_them_bots(user_agent):
+    """An Office app loads the image only while a person has it on screen: human, by our rule."""
+    assert CrawlerDetect().is_crawler(user_agent)
+    matched = match_rule(user_agent)
+    assert matched is not None
+    assert (matched.name, matched.class_) == ("office-app", "human")
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "rule"),
+    [
+        ("Microsoft Office Existence Discovery", "office-existence-discovery"),
+        ("Microsoft Office Protocol Discovery", "office-protocol-discovery"),
+        (
+            "Microsoft Data Access Internet Publishing Provider Protocol Discovery",
+            "office-protocol-discovery",
+        ),
+        ("Microsoft Office/16.0 (Windows NT 6.2; Microsoft Office SyncProc 16.0.5056; Pro)", "office-sync"),
+        ("Microsoft Office Upload Center 2013 (15.0.4420) Windows NT 6.2", "office-sync"),
+        (
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; MicrosoftPreview/2.0; "
+            "+https://aka.ms/MicrosoftPreview) Chrome/100.0.4896.127 Safari/537.36",
+            "microsoft-link-preview",
+        ),
+        ("Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5", "microsoft-link-preview"),
+        (
+            "Mozilla/5.0 (Windows NT 6.1; WOW64) AppleWebKit/534+ (KHTML, like Gecko) BingPreview/1.0b",
+            "microsoft-link-preview",
+        ),
+    ],
+    ids=[
+        "existence",
+        "protocol",
+        "data-access-protocol",
+        "syncproc",
+        "upload-center",
+        "microsoft-preview",
+        "skype-preview",
+        "bing-preview",
+    ],
+)
+def test_office_probes_syncs_and_link_previews_stay_bots(user_agent, rule):
+    """Office's document probes, its background sync and Microsoft's link previews fetch for no
+    person looking at the image: bots, by rules of our own before the mail clients."""
+    matched = match_rule(user_agent)
+    assert matched is not None
+    assert (matched.name, matched.class_) == (rule, "bot")
+
+
+def test_an_office_app_that_says_bot_is_a_bot():
+    """An Office app's token does not save a user agent that also says bot or carries a URL."""
+    assert classify_user_agent("Microsoft Office Word/16.0 (Mac OS/14.0; crawler)") == "bot"
+    assert classify_user_agent("Microsoft Office Excel 2014 +https://example.com/bot") == "bot"
+
+
 def test_a_crawler_dressed_as_a_mail_client_is_still_a_bot():
     """A mail client's token does not save a user agent that also says crawler and gives a URL."""
     user_agent = (
@@ -473,7 +575,7 @@ def test_a_crawler_dressed_as_a_mail_client_is_still_a_bot():
         ("GuzzleHttp/6.2.1 PHP/7.0.15-0ubuntu0.16.04.4", None),
         ("PycURL/7.43.0 libcurl/7.47.0 GnuTLS/3.4.10 zlib/1.2.8 libidn/1.32", None),
         ("PostmanRuntime/7.1.1", None),
-        ("Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5", None),
+        ("Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5", "microsoft-link-preview"),
         ("Kaspersky Lab CFR link resolver cfradmins@kaspersky.com", None),
         ("Norton-Safeweb", None),
         ("Microsoft Office Existence Discovery", "office-existence-discovery"),

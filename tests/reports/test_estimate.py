@@ -6,6 +6,7 @@ and a small seeded simulation whose coverage is measured against the truth.
 
 from __future__ import annotations
 
+import random
 import subprocess
 import sys
 
@@ -130,6 +131,29 @@ def test_observed_rate_misses_the_issue_campaigns(kind, exact_client):
         observed = _through_service(client, campaign)["open_rate_observed"]
         misses += abs(observed - campaign.open_rate) > 0.05
     assert misses == 4
+
+
+def test_the_observed_rate_is_no_lower_bound_so_the_interval_is_not_kept_above_it(exact_client):
+    """7 readers of 100: 5 Gmail readers opening 3 times (a pool address per open), one reader on
+    two devices, and a scanner with a browser UA on two addresses make 15-17 keys. The observed
+    rate is then above the truth, the interval holds the truth, and floor_at_observed would not."""
+    b = sim.Builder(random.Random(7), "proxy keys, devices and a scanner", 100)
+    pool = b.pool("gmail", 20)
+    for _ in range(5):
+        b.proxied(3, pool, sim.GMAIL_UA)
+    b.direct(2, [sim.DIRECT_UAS[0], sim.MOBILE_UAS[0]])
+    b.direct(1, [sim.DIRECT_UAS[0]])
+    for last in (1, 2):
+        b.machine(f"20.42.0.{last}", sim.BROWSER_UA)
+    campaign = b.done()
+    report = _through_service(exact_client("embedded"), campaign)
+    figures = sim.figures_of(report)
+    rate = sim.open_rate_of(report, figures)
+    floored = sim.estimate_of(figures, floor_at_observed=True).open_rate
+    assert campaign.open_rate == 0.07
+    assert report["open_rate_observed"] >= 0.14
+    assert rate["low"] <= campaign.open_rate <= rate["high"]
+    assert floored.low >= report["open_rate_observed"] > campaign.open_rate
 
 
 def test_mpp_recipients_are_counted_from_prefetches_not_relays(exact_client):

@@ -114,6 +114,7 @@ def _from_json(report: dict[str, Any]) -> dict[str, Any]:
         "by_class": dict(report["opens"]["by_class"]),
         "human_uniques": report["unique_opens"]["human"]["estimate"],
         "machine_share": report["machine_share"],
+        "by_client": report["by_client"],
     }
 
 
@@ -204,6 +205,24 @@ def test_small_regions_are_merged_in_every_output(env_with, output, visitors, ex
     env = env_with(PIXELAGG_PRIVACY_MIN_BUCKET="3")
     hits = [(ip, BROWSER_UA) for region, n in visitors.items() for ip in IPS[region][:n]] * 2
     assert report_in(output, env, hits)["regions"] == expected
+
+
+def test_by_client_merges_small_families_into_other(env_with):
+    """Loads per mail-client family, as shares of the counted families: a family with fewer
+    than min_bucket loads goes into 'other' like a small region, and bots belong to none."""
+    env = env_with(PIXELAGG_PRIVACY_MIN_BUCKET="3")
+    outlook = "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17928; Pro)"
+    thunderbird = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Thunderbird/128.5.0"
+    hits = [
+        *((f"66.249.84.{i}", GMAIL_PROXY_UA) for i in (1, 2, 3)),
+        *((ip, outlook) for ip in IPS["US"][:2]),
+        (IPS["GB"][0], thunderbird),
+        *((ip, "python-requests/2.31.0") for ip in IPS["NL"]),
+    ]
+    assert report_in("json", env, hits)["by_client"] == [
+        {"family": "gmail", "opens": 3, "share": 0.5},
+        {"family": "other", "opens": 3, "share": 0.5},
+    ]
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
