@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -338,6 +339,28 @@ BROWSER_MARKS = [
     ),
 ]
 """The marks of a module of browser tests: slow, and skipped without Debian's Chromium."""
+
+
+@contextlib.contextmanager
+def served_campaign(
+    tmp_path: Path, env: dict[str, str], opens: list[tuple[str, str]], **campaign: Any
+) -> Iterator[Served]:
+    """A real `serve` with one campaign (`served.campaign`) whose opens, (address, user agent)
+    pairs, are counted and stored; SIGKILLed at the end."""
+    served = Served(env, tmp_path).start()
+    try:
+        with httpx.Client(timeout=5) as http:
+            made = served.campaign = served.create(http, **campaign)
+            for ip, ua in opens:
+                response = http.get(
+                    f"{served.url}/p/{made['id']}.gif", headers={"X-Forwarded-For": ip, "User-Agent": ua}
+                )
+                assert response.headers["x-pixelagg"] == "counted"
+            stored = wait_for(lambda: served.stats(http, made["id"])["opens"]["total"] == len(opens), 30)
+            assert stored, f"the {len(opens)} opens were not stored"
+        yield served
+    finally:
+        served.stop(signal.SIGKILL)
 
 
 class Watched:

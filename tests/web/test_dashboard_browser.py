@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import signal
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,12 +12,10 @@ from tests.helpers import (
     ARTIFACTS,
     BROWSER_MARKS,
     BROWSER_UA,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TOKEN,
-    Served,
     Watched,
     make_env,
+    served_campaign,
 )
 
 GMAIL_UA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
@@ -44,32 +40,9 @@ pytestmark = BROWSER_MARKS
 def server(tmp_path_factory):
     """One real server for the module: a campaign ('<b>Spring</b> newsletter') with a dozen hits."""
     tmp_path = tmp_path_factory.mktemp("dashboard-browser")
-    served = Served(make_env(tmp_path, None, PIXELAGG_PRIVACY_MIN_BUCKET="3"), tmp_path).start()
-    try:
-        with httpx.Client(timeout=5) as http:
-            campaign = served.create(http, name="<b>Spring</b> newsletter", recipients=40)
-            for ip, ua in HITS:
-                response = http.get(
-                    f"{served.url}/p/{campaign['id']}.gif",
-                    headers={"X-Forwarded-For": ip, "User-Agent": ua},
-                )
-                assert response.headers["x-pixelagg"] == "counted"
-        time.sleep(0.5)  # the aggregator flushes every 10 ms
-        served.campaign = campaign
+    env = make_env(tmp_path, None, PIXELAGG_PRIVACY_MIN_BUCKET="3")
+    with served_campaign(tmp_path, env, HITS, name="<b>Spring</b> newsletter", recipients=40) as served:
         yield served
-    finally:
-        served.stop(signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,13 +12,11 @@ from tests.helpers import (
     AUTH,
     BROWSER_MARKS,
     BROWSER_UA,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     READ_TOKEN,
     TOKEN,
-    Served,
     Watched,
     make_env,
+    served_campaign,
 )
 
 pytestmark = BROWSER_MARKS
@@ -30,30 +26,10 @@ pytestmark = BROWSER_MARKS
 def server(tmp_path_factory):
     """A real server with one campaign that has twelve human opens of 40 recipients."""
     tmp_path = tmp_path_factory.mktemp("manage-browser")
-    served = Served(make_env(tmp_path, None), tmp_path).start()
-    try:
-        with httpx.Client(timeout=5) as http:
-            served.listed = served.create(http, name="Opened newsletter", recipients=40)
-            for n in range(12):
-                http.get(
-                    f"{served.url}/p/{served.listed['id']}.gif",
-                    headers={"X-Forwarded-For": f"145.97.1.{n + 1}", "User-Agent": BROWSER_UA},
-                )
-        time.sleep(0.5)
+    opens = [(f"145.97.1.{n + 1}", BROWSER_UA) for n in range(12)]
+    env = make_env(tmp_path, None)
+    with served_campaign(tmp_path, env, opens, name="Opened newsletter", recipients=40) as served:
         yield served
-    finally:
-        served.stop(signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
