@@ -374,3 +374,13 @@ class Watched:
         self.page.on("request", lambda request: self.requests.append(request.url))
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+
+
+def sign_in(watched: Watched, url: str, token: str = TOKEN, start: str = "/dashboard") -> Any:
+    """Sign in to the dashboard of the server at `url` from its page `start`; the signed-in page."""
+    page = watched.page
+    page.goto(url + start)
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(url + "/dashboard")
+    return page
