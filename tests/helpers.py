@@ -103,6 +103,10 @@ class AppClient(TestClient):
         return dict(response.json())
 
 
+PORT_TAKEN = "the port is in use by another program"
+"""What `serve` says when its port is taken."""
+
+
 class Served:
     """A `pixelagg serve` subprocess with its captured output."""
 
@@ -115,7 +119,21 @@ class Served:
         self.proc: subprocess.Popen[bytes] | None = None
         self.cwd = tmp_path
 
-    def start(self, *args: str, timeout: float = 20) -> Served:
+    def start(self, *args: str, timeout: float = 60) -> Served:
+        """Start it and poll /healthz; a free port taken meanwhile by another program (other
+        suites run beside this one) is swapped for another, twice at most."""
+        for attempt in range(3):
+            try:
+                return self._start(args, timeout)
+            except RuntimeError:
+                if PORT_TAKEN not in self.logs() or attempt == 2:
+                    raise
+                self.log_path.rename(self.log_path.with_suffix(".port-taken"))
+                self.port = vk.free_port()
+                self.url = f"{self.url.rsplit(':', 1)[0]}:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start(self, args: tuple[str, ...], timeout: float) -> Served:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the subprocess
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pixelagg", "serve", "--port", str(self.port), *args],
