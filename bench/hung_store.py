@@ -16,7 +16,6 @@ import argparse
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,35 +25,16 @@ from pathlib import Path
 
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.serving import start_serve
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _serve(env: dict[str, str], tmp: Path, name: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = _port()
-    log = (tmp / f"{name}.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pixelagg", "serve", "--port", str(port)],
-        env=env,
-        cwd=tmp,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    raise RuntimeError((tmp / f"{name}.log").read_text())
+    proc, port = start_serve(env, tmp, tmp / f"{name}.log")
+    return proc, f"http://127.0.0.1:{port}"
 
 
 def _hits(url: str, campaign: str, seconds: float) -> tuple[Counter[str], list[float]]:
@@ -81,7 +61,6 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT))
     from tests import valkey as vk
 
     token = secrets.token_hex(16)

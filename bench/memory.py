@@ -25,24 +25,21 @@ import os
 import random
 import secrets
 import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.serving import start_serve
+
 ROOT = Path(__file__).resolve().parent.parent
+
 UA = "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)"
 STATED_BASELINE = {"peak_rss_mb": 1004.0, "note": "issue #14: every sketch a dense 16 KB array"}
 _FIRST_OCTETS = [o for o in range(1, 224) if o not in (10, 100, 127, 169, 172, 192)]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _rss(pid: int) -> tuple[float, float]:
@@ -138,9 +135,6 @@ def _api(port: int, method: str, path: str, token: str, body: Any = None) -> Any
 
 def run(args: argparse.Namespace, tree: Path) -> dict[str, Any]:
     """One run against the pixelagg in `tree`: its RSS, file size and reconciliation."""
-    import httpx
-
-    port = _free_port()
     token = secrets.token_hex(16)
     with tempfile.TemporaryDirectory(prefix="pixelagg-memory-") as tmp:
         data_dir = Path(tmp) / "data"
@@ -153,25 +147,8 @@ def run(args: argparse.Namespace, tree: Path) -> dict[str, Any]:
             "PIXELAGG_PRIVACY_EPSILON": "off",
         }
         env.pop("PIXELAGG_STORE_URL", None)
-        log_path = Path(tmp) / "serve.log"
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "pixelagg", "serve", "--port", str(port)],
-                env=env,
-                cwd=tmp,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc, port = start_serve(env, Path(tmp), Path(tmp) / "serve.log")
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                        break
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("serve did not start:\n" + log_path.read_text())
-                time.sleep(0.1)
             idle_rss = _rss(proc.pid)[0]
             ids = [
                 _api(port, "POST", "/api/campaigns", token, {"name": f"m{n}", "recipients": 1000})["id"]

@@ -7,7 +7,7 @@ from collections import Counter
 
 import httpx
 
-from tests.helpers import BROWSER_UA, Served
+from tests.helpers import AUTH, BROWSER_UA, Served
 
 
 def hits(http: httpx.Client, server: Served, campaign_id: str, n: int, first: int = 0) -> Counter[str]:
@@ -30,6 +30,16 @@ def total(http: httpx.Client, server: Served, campaign_id: str) -> int:
     return int(server.stats(http, campaign_id)["opens"]["total"])
 
 
+def answered_total(http: httpx.Client, server: Served, campaign_id: str) -> int | None:
+    """The campaign's opens, or None while the store does not answer the read (503): a store
+    just restarted may refuse a read or two (loading its file, a pool's dead connections)."""
+    response = http.get(f"{server.url}/api/campaigns/{campaign_id}/stats", headers=AUTH)
+    if response.status_code == 503:
+        return None
+    assert response.status_code == 200, response.text
+    return int(response.json()["opens"]["total"])
+
+
 def readyz(http: httpx.Client, server: Served) -> httpx.Response:
     return http.get(server.url + "/readyz")
 
@@ -46,3 +56,10 @@ def metric(http: httpx.Client, server: Served, name: str, **labels: str) -> floa
 def lost(http: httpx.Client, server: Served, reason: str) -> int:
     """Hits answered counted that the server counts as lost, for one reason."""
     return int(metric(http, server, "pixelagg_lost_hits_total", reason=reason))
+
+
+def reconciled(http: httpx.Client, server: Served, campaign_id: str, answered: int) -> bool:
+    """Whether the opens stored plus the hits counted as lost by the store are the hits answered
+    counted (False while the store does not answer a read)."""
+    counted = answered_total(http, server, campaign_id)
+    return counted is not None and counted + lost(http, server, "store_lost") == answered

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,10 @@ class AppClient(TestClient):
         return dict(response.json())
 
 
+PORT_TAKEN = "the port is in use by another program"
+"""What `serve` says when its port is taken."""
+
+
 class Served:
     """A `pixelagg serve` subprocess with its captured output."""
 
@@ -114,7 +119,21 @@ class Served:
         self.proc: subprocess.Popen[bytes] | None = None
         self.cwd = tmp_path
 
-    def start(self, *args: str, timeout: float = 20) -> Served:
+    def start(self, *args: str, timeout: float = 60) -> Served:
+        """Start it and poll /healthz; a free port taken meanwhile by another program (other
+        suites run beside this one) is swapped for another, twice at most."""
+        for attempt in range(3):
+            try:
+                return self._start(args, timeout)
+            except RuntimeError:
+                if PORT_TAKEN not in self.logs() or attempt == 2:
+                    raise
+                self.log_path.rename(self.log_path.with_suffix(".port-taken"))
+                self.port = vk.free_port()
+                self.url = f"{self.url.rsplit(':', 1)[0]}:{self.port}"
+        raise AssertionError("unreachable")
+
+    def _start(self, args: tuple[str, ...], timeout: float) -> Served:
         log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the subprocess
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "pixelagg", "serve", "--port", str(self.port), *args],
@@ -340,6 +359,28 @@ BROWSER_MARKS = [
 """The marks of a module of browser tests: slow, and skipped without Debian's Chromium."""
 
 
+@contextlib.contextmanager
+def served_campaign(
+    tmp_path: Path, env: dict[str, str], opens: list[tuple[str, str]], **campaign: Any
+) -> Iterator[Served]:
+    """A real `serve` with one campaign (`served.campaign`) whose opens, (address, user agent)
+    pairs, are counted and stored; SIGKILLed at the end."""
+    served = Served(env, tmp_path).start()
+    try:
+        with httpx.Client(timeout=5) as http:
+            made = served.campaign = served.create(http, **campaign)
+            for ip, ua in opens:
+                response = http.get(
+                    f"{served.url}/p/{made['id']}.gif", headers={"X-Forwarded-For": ip, "User-Agent": ua}
+                )
+                assert response.headers["x-pixelagg"] == "counted"
+            stored = wait_for(lambda: served.stats(http, made["id"])["opens"]["total"] == len(opens), 30)
+            assert stored, f"the {len(opens)} opens were not stored"
+        yield served
+    finally:
+        served.stop(signal.SIGKILL)
+
+
 class Watched:
     """A page with every request URL and every script or console error it caused."""
 
@@ -351,3 +392,13 @@ class Watched:
         self.page.on("request", lambda request: self.requests.append(request.url))
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
         self.page.on("console", lambda msg: self.errors.append(msg.text) if msg.type == "error" else None)
+
+
+def sign_in(watched: Watched, url: str, token: str = TOKEN, start: str = "/dashboard") -> Any:
+    """Sign in to the dashboard of the server at `url` from its page `start`; the signed-in page."""
+    page = watched.page
+    page.goto(url + start)
+    page.get_by_label("Access token").fill(token)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(url + "/dashboard")
+    return page

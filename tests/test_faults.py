@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests import valkey as vk
+from tests.faults import answered_total, reconciled, total
 from tests.helpers import Stream, make_env, wait_for
 
 pytestmark = pytest.mark.slow
@@ -21,20 +22,18 @@ def test_store_down_loses_no_hit(serve, tmp_path):
         with httpx.Client() as http:
             campaign = server.create(http)
             with Stream(server.url, campaign["id"]) as stream:
-                wait_for(lambda: stream.counted > 200)
+                assert wait_for(lambda: stream.counted > 200, timeout=30)
                 redis.stop()
                 before = stream.counted
-                time.sleep(3)
-                ready = http.get(server.url + "/readyz")
-                assert ready.status_code == 503 and ready.json()["status"] == "degraded"
-                assert stream.counted > before + 200, "hits were answered and buffered while Redis was down"
+                ready = wait_for(lambda: (r := http.get(server.url + "/readyz")).status_code == 503 and r)
+                assert ready and ready.json()["status"] == "degraded"
+                answered = wait_for(lambda: stream.counted > before + 200, timeout=30)
+                assert answered, "hits were answered and buffered while Redis was down"
                 redis.restart()
-                time.sleep(1)
+                time.sleep(1)  # hits after the restart too
             sent = stream.counted
-            report = wait_for(
-                lambda: (s := server.stats(http, campaign["id"]))["opens"]["total"] == sent and s
-            )
-            assert report, f"expected {sent} opens"
+            counted = wait_for(lambda: answered_total(http, server, campaign["id"]) == sent, timeout=30)
+            assert counted, f"expected {sent} opens"
             assert stream.slowest < 1.0, "the pixel never waited for the store"
             assert http.get(server.url + "/readyz").status_code == 200
     finally:
@@ -42,10 +41,13 @@ def test_store_down_loses_no_hit(serve, tmp_path):
 
 
 def test_store_crash_loses_at_most_one_second(serve, tmp_path):
-    """Redis SIGKILLed with appendfsync everysec: at most the last ~1 s of writes is lost.
+    """Redis SIGKILLed with appendfsync everysec: at most the last ~1 s of writes is lost, and
+    what is lost is counted as lost.
 
-    Bound checked: hits counted after the restart >= hits answered more than 2 s before the kill
-    (one fsync second, plus one flush interval and scheduling slack), and never more than sent.
+    Bound checked: hits counted after the restart >= hits answered more than 3 s before the kill
+    (one fsync second, which Valkey stretches to two while an fsync is slow on a loaded disk by
+    postponing its AOF writes, plus flush intervals and scheduling slack), and the hits counted
+    plus those counted as lost are the hits answered.
     """
     redis = vk.ValkeyProcess(tmp_path / "valkey", appendonly="yes", appendfsync="everysec").start()
     try:
@@ -53,19 +55,27 @@ def test_store_crash_loses_at_most_one_second(serve, tmp_path):
         with httpx.Client() as http:
             campaign = server.create(http)
             with Stream(server.url, campaign["id"]) as stream:
-                wait_for(lambda: stream.counted > 500, timeout=20)
-                time.sleep(0.5)
+                # Enough hits older than the bound that it says something, however slow the machine.
+                assert wait_for(
+                    lambda: _answered_before(stream, time.monotonic() - LOSS_BOUND) > 300, timeout=60
+                )
                 killed_at = time.monotonic()
-                answered_before_kill = list(stream.answered_at)
+                safe = _answered_before(stream, killed_at - LOSS_BOUND)
                 redis.kill()
                 time.sleep(0.5)
                 redis.restart()
-                time.sleep(0.5)
+                time.sleep(0.5)  # hits after the restart show the server what the store lost
             sent = stream.counted
-            safe = sum(1 for t in answered_before_kill if t < killed_at - 2.0)
-            wait_for(lambda: server.stats(http, campaign["id"])["opens"]["total"] >= safe, timeout=10)
-            time.sleep(1)
-            total = server.stats(http, campaign["id"])["opens"]["total"]
-        assert safe <= total <= sent
+            settled = wait_for(lambda: reconciled(http, server, campaign["id"], sent), timeout=60)
+            assert settled, f"{sent} answered, {total(http, server, campaign['id'])} counted"
+            assert total(http, server, campaign["id"]) >= safe
     finally:
         redis.stop()
+
+
+LOSS_BOUND = 3.0
+"""Seconds before a crash after which answered hits may be lost (see the test above)."""
+
+
+def _answered_before(stream: Stream, moment: float) -> int:
+    return sum(1 for t in list(stream.answered_at) if t < moment)

@@ -9,7 +9,6 @@ files and in the dump of every key it holds.
 from __future__ import annotations
 
 import secrets
-import time
 
 import httpx
 import pytest
@@ -44,12 +43,6 @@ def _every_value(server: vk.ValkeyProcess) -> bytes:
         return b"\n".join(key + b"\n" + (client.dump(key) or b"") for key in client.scan_iter(count=1000))
 
 
-def _snapshot(server: vk.ValkeyProcess) -> None:
-    server.command("BGSAVE")
-    assert wait_for(lambda: server.info("persistence").get("rdb_bgsave_in_progress") == "0", timeout=10)
-    time.sleep(0.2)
-
-
 def _files(server: vk.ValkeyProcess) -> dict[str, bytes]:
     return {
         str(p): p.read_bytes()
@@ -72,7 +65,7 @@ def test_no_salt_in_the_main_servers_aof_rdb_or_keys(serve, tmp_path):
             assert wait_for(lambda: server.stats(http, ids[-1])["opens"]["total"] == len(IPS))
         found = _salts(salts)
         assert len(found) == len(ids) and all(len(v) == 32 for v in found.values())
-        _snapshot(main)
+        main.snapshot()
         files = _files(main)
         assert any("appendonly" in f for f in files) and any(f.endswith("dump.rdb") for f in files)
         haystacks = {**files, "keys": _every_value(main)}

@@ -122,11 +122,8 @@ def test_no_raw_data_in_redis_keys_aof_rdb_or_logs(serve, tmp_path):
         server.stop()
         logs = server.logs().encode()
         dump = asyncio.run(_dump_store(load(environ=env)))
-        redis.command("BGREWRITEAOF")
-        wait_for(lambda: redis.info("persistence").get("aof_rewrite_in_progress") == "0", timeout=10)
-        redis.command("BGSAVE")
-        wait_for(lambda: redis.info("persistence").get("rdb_bgsave_in_progress") == "0", timeout=10)
-        time.sleep(0.2)
+        redis.rewrite_aof()
+        redis.snapshot()
         files = {
             str(p): p.read_bytes()
             for p in redis.directory.rglob("*")
@@ -166,14 +163,15 @@ def test_closed_window_salt_absent_after_aof_rewrite(tmp_path):
         # EXISTS on an expired key deletes it at once (lazy expiry), as Valkey's active expiry
         # cycle does on its own within moments in production.
         assert wait_for(lambda: redis.command("EXISTS", salt_key) == 0, timeout=5)
-        redis.command("BGREWRITEAOF")
-        wait_for(lambda: redis.info("persistence").get("aof_rewrite_in_progress") == "0", timeout=10)
-        redis.command("BGSAVE")
-        wait_for(lambda: redis.info("persistence").get("rdb_bgsave_in_progress") == "0", timeout=10)
-        time.sleep(0.3)
-        files = b"".join(
-            p.read_bytes() for p in redis.directory.rglob("*") if p.is_file() and p.name != "valkey.log"
-        )
-        assert salt not in files
+        redis.rewrite_aof()
+        redis.snapshot()
+
+        def files() -> bytes:
+            return b"".join(
+                p.read_bytes() for p in redis.directory.rglob("*") if p.is_file() and p.name != "valkey.log"
+            )
+
+        # Valkey deletes the AOF files the rewrite replaced in a background thread, soon after.
+        assert wait_for(lambda: salt not in files(), timeout=10)
     finally:
         redis.stop()

@@ -34,8 +34,12 @@ def test_counts_400_hits_from_200_visitors(serve, served_env, implementation):
                 _hit(http, server.url, campaign["id"], f"81.{n // 250}.{n % 250}.{10 + round_ * 0}")
         report = wait_for(lambda: (s := server.stats(http, campaign["id"]))["opens"]["total"] == 400 and s)
     assert report["opens"]["total"] == 400
-    assert abs(report["unique_opens"]["estimate"] - 200) <= 10
-    assert report["unique_opens"]["low"] <= 200 <= report["unique_opens"]["high"]
+    uniques = report["unique_opens"]
+    assert abs(uniques["estimate"] - 200) <= 10
+    # Not "low <= 200 <= high": the keyed hashes' salt is random, and the 95 % interval misses
+    # 200 in 1 run of 125 (measured, bench/sketch_coverage.py); its coverage is checked seeded
+    # in tests/reports/test_sketch_calibration.py.
+    assert uniques["low"] <= uniques["estimate"] <= uniques["high"] and uniques["high"] - uniques["low"] <= 10
     assert report["open_rate_observed"] == pytest.approx(0.2, abs=0.01)
     assert report["open_rate"]["low"] <= 0.2 <= report["open_rate"]["high"]  # 200 readers of 1,000
 
@@ -57,7 +61,8 @@ def test_sigterm_loses_nothing_accepted(serve, served_env, implementation):
                         r = h.get(
                             f"{server.url}/p/{campaign['id']}.gif",
                             headers={"X-Forwarded-For": f"82.1.{n % 200}.{n // 200 % 200}"},
-                            timeout=2,
+                            # Long: a hit given up on by the client may still be counted.
+                            timeout=30,
                         )
                     except httpx.HTTPError:
                         return
@@ -67,7 +72,7 @@ def test_sigterm_loses_nothing_accepted(serve, served_env, implementation):
 
         thread = threading.Thread(target=stream)
         thread.start()
-        wait_for(lambda: answered >= 300, timeout=20)
+        assert wait_for(lambda: answered >= 300, timeout=60)
         # uvicorn re-raises the signal after a graceful shutdown, so the exit status is -SIGTERM.
         assert server.stop(signal.SIGTERM) in (0, -signal.SIGTERM)
         assert "stopped: every buffered hit written" in server.logs()

@@ -90,6 +90,19 @@ def test_a_damaged_campaign_stops_only_itself(serve, tmp_path, how):
     assert "every buffered hit written" not in logs
 
 
+def _in_file(tmp_path: Path, campaign_id: str) -> tuple[bool, int]:
+    """Whether the store file holds a campaign, and the opens it holds for it."""
+    try:
+        with contextlib.closing(sqlite3.connect(db_path(tmp_path), timeout=5)) as db:
+            rows = db.execute("SELECT key, value FROM keys WHERE key LIKE ?", (f"%{{c:{campaign_id}}}:%",))
+            rows = rows.fetchall()
+    except sqlite3.OperationalError:  # being written, or not made yet
+        return False, 0
+    days = [json.loads(value) for key, value in rows if ":d:" in key]
+    opens = sum(n for day in days for name, n in day.items() if name.startswith("h|"))
+    return any(key.endswith(":meta") for key, _ in rows), opens
+
+
 def _fill(directory: Path) -> Path:
     """Fill the file system of a directory until it is full."""
     filler = directory / "filler"
@@ -161,7 +174,10 @@ def test_a_failing_save_keeps_everything_or_names_it(serve, tmp_path, kind, endi
         with httpx.Client() as http:
             kept, doomed = server.create(http)["id"], server.create(http)["id"]
             counted = hits(http, server, kept, 100)["counted"]
-            time.sleep(1.5)  # saved
+            saved = wait_for(
+                lambda: _in_file(tmp_path, kept) == (True, 100) and _in_file(tmp_path, doomed)[0]
+            )
+            assert saved, "both campaigns and the first 100 hits are saved before the fault"
             fault.start()
             counted += hits(http, server, kept, 200, first=100)["counted"]
             ready = wait_for(
@@ -238,13 +254,14 @@ def test_a_clock_step_expires_and_loses_nothing(serve, tmp_path, step):
         with Stream(server.url, campaign) as stream:
             wait_for(lambda: stream.counted > 100)
             offset.write_text(f"{step}\n")
-            assert wait_for(lambda: "clock" in readyz(http, server).json()["problems"], timeout=10)
+            assert wait_for(lambda: "clock" in readyz(http, server).json()["problems"], timeout=30)
             time.sleep(2.5)
             offset.write_text("+0s\n")
-            assert wait_for(lambda: "clock" not in readyz(http, server).json()["problems"], timeout=10)
+            assert wait_for(lambda: "clock" not in readyz(http, server).json()["problems"], timeout=30)
             time.sleep(0.5)
         sent = stream.counted
-        assert wait_for(lambda: total(http, server, campaign) == sent), f"all {sent} hits count on today"
+        counted = wait_for(lambda: total(http, server, campaign) == sent, timeout=30)
+        assert counted, f"all {sent} hits count on today"
         assert metric(http, server, "pixelagg_restamped_hits_total") > 0
         assert http.get(f"{server.url}/api/campaigns/{campaign}", headers=AUTH).status_code == 200
     server.stop()

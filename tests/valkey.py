@@ -324,6 +324,26 @@ class ValkeyProcess:
     def info(self, section: str = "") -> dict[str, str]:
         return _parse_info(self.command("INFO", section) if section else self.command("INFO"))
 
+    def rewrite_aof(self, timeout: float = 30.0) -> None:
+        """BGREWRITEAOF, and wait until this rewrite (not an earlier one) is done."""
+        self._in_background("BGREWRITEAOF", "aof_rewrites", "aof_rewrite_in_progress", timeout)
+
+    def snapshot(self, timeout: float = 30.0) -> None:
+        """BGSAVE, and wait until this save is done and dump.rdb written."""
+        self._in_background("BGSAVE", "rdb_saves", "rdb_bgsave_in_progress", timeout)
+
+    def _in_background(self, command: str, done_count: str, in_progress: str, timeout: float) -> None:
+        before = int(self.info("persistence")[done_count])
+        self.command(command)
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self.info("persistence")
+            if int(info[done_count]) > before and info[in_progress] == "0":
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{command} on port {self.port} not done in {timeout}s: {info}")
+            time.sleep(0.05)
+
     def __enter__(self) -> ValkeyProcess:
         return self if self.is_running() else self.start()
 

@@ -17,10 +17,11 @@ from zoneinfo import ZoneInfo
 
 from ..core.campaign import Campaign
 from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
+from ..core.regions import OTHER_REGION as OTHER
 from ..store import SketchRef, Store
 from ..store.batch import DECLINED_FIELD, parse_counter_field
 from .release import Figure, Policy
-from .released import COUNTS_ONLY_METHOD, NOT_SEEN, rates, released_report
+from .released import COUNTS_ONLY_METHOD, FIRST_HOURS, NOT_SEEN, rates, released_report
 from .report import (
     CampaignRef,
     DayRange,
@@ -46,9 +47,6 @@ __all__ = [
     "merge_small_regions",
     "sketch_centres",
 ]
-
-FIRST_HOURS = 72
-OTHER = "other"
 
 
 EXACT_NOTES = (

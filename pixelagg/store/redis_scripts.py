@@ -20,6 +20,24 @@ RELEASE_CHUNK = 1000
 """Cells frozen per RELEASE call: Lua's unpack() takes a few thousand values at most."""
 
 WRITE = """
+-- SADD or PFADD a blob of ELEMENT-byte elements to a key, PFADD_CHUNK at a time (unpack()
+-- takes a few thousand values at most); the sum of the command's answers (SADD's: those added).
+local function add_elements(command, key, blob)
+  local n = #blob / ELEMENT
+  local added = 0
+  local j = 0
+  while j < n do
+    local m = math.min(n - j, PFADD_CHUNK)
+    local elements = {}
+    for k = 1, m do
+      local at = (j + k - 1) * ELEMENT
+      elements[k] = string.sub(blob, at + 1, at + ELEMENT)
+    end
+    added = added + redis.call(command, key, unpack(elements))
+    j = j + m
+  end
+  return added
+end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
 if redis.call('HGET', KEYS[1], 'paused') == '1' then return {-2, 0} end
 local writer = ARGV[3]
@@ -39,40 +57,14 @@ end
 local seen = {}
 for _ = 1, tonumber(ARGV[5]) do
   local set = tonumber(ARGV[i])
-  local blob = ARGV[i + 4]
-  local n = #blob / ELEMENT
-  local added = 0
-  local j = 0
-  while j < n do
-    local m = math.min(n - j, PFADD_CHUNK)
-    local elements = {}
-    for k = 1, m do
-      local at = (j + k - 1) * ELEMENT
-      elements[k] = string.sub(blob, at + 1, at + ELEMENT)
-    end
-    added = added + redis.call('SADD', KEYS[set], unpack(elements))
-    j = j + m
-  end
+  local added = add_elements('SADD', KEYS[set], ARGV[i + 4])
   if added > 0 then redis.call('HINCRBY', KEYS[tonumber(ARGV[i + 1])], ARGV[i + 2], added) end
   seen[set] = ARGV[i + 3]
   i = i + 5
 end
 while i <= #ARGV do
-  local key = KEYS[tonumber(ARGV[i])]
-  local blob = ARGV[i + 1]
-  local n = #blob / ELEMENT
+  add_elements('PFADD', KEYS[tonumber(ARGV[i])], ARGV[i + 1])
   i = i + 2
-  local j = 0
-  while j < n do
-    local m = math.min(n - j, PFADD_CHUNK)
-    local elements = {}
-    for k = 1, m do
-      local at = (j + k - 1) * ELEMENT
-      elements[k] = string.sub(blob, at + 1, at + ELEMENT)
-    end
-    redis.call('PFADD', key, unpack(elements))
-    j = j + m
-  end
 end
 total = total + tonumber(ARGV[6])
 if writer ~= '-' then redis.call('HSET', KEYS[2], writer .. ':n', total) end

@@ -55,7 +55,9 @@ def env(store_kind, request, tmp_path):
 
 
 WINDOW = 7 * 86400
-DAY = time.strftime("%Y%m%d", time.gmtime())
+NOW = time.time()
+"""When the seeded opens happen: pinned, so a test run after midnight UTC finds them on DAY."""
+DAY = time.strftime("%Y%m%d", time.gmtime(NOW))
 PATTERNS = {
     "campaigns": 1,
     "{c:ID}:meta": 1,
@@ -73,7 +75,7 @@ async def _seed(store, name="Spring newsletter", **fields) -> Campaign:
     await store.window_salt(campaign.id, time.time(), WINDOW)
     batch = Batch()
     for _ in range(3):
-        batch.add_open(campaign.id, time.time(), "human", "NL", secrets.token_bytes(16))
+        batch.add_open(campaign.id, NOW, "human", "NL", secrets.token_bytes(16))
     await store.write_batch(batch)
     return campaign
 

@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from tests.faults import answered_total
 from tests.helpers import AUTH, BROWSER_UA, Stream, child_pids, make_env, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -47,7 +48,7 @@ def test_lost_shard_is_survived(serve, cluster, tmp_path):
         node = cluster.node_for_key(meta_key)
         try:
             with Stream(server.url, campaign["id"]) as stream:
-                wait_for(lambda: stream.counted > 200)
+                assert wait_for(lambda: stream.counted > 200, timeout=30)
                 node.stop()
                 during = stream.counted
                 ready = wait_for(
@@ -56,11 +57,11 @@ def test_lost_shard_is_survived(serve, cluster, tmp_path):
                         and r.json()["writes"] == "retrying"
                         and r
                     ),
-                    timeout=10,
+                    timeout=30,
                 )
                 assert ready, "readyz reports the degraded store and the waiting writes"
-                time.sleep(1.5)
-                assert stream.counted > during + 100, "pixels were answered while the shard was down"
+                answered = wait_for(lambda: stream.counted > during + 100, timeout=30)
+                assert answered, "pixels were answered while the shard was down"
                 cluster.restart_node(cluster.nodes.index(node))
                 time.sleep(0.5)
         finally:  # the cluster is shared by the session: leave it whole
@@ -68,11 +69,9 @@ def test_lost_shard_is_survived(serve, cluster, tmp_path):
                 cluster.restart_node(cluster.nodes.index(node))
         sent = stream.counted
         assert stream.slowest < 1.0
-        report = wait_for(
-            lambda: (s := server.stats(http, campaign["id"]))["opens"]["total"] == sent and s, timeout=20
-        )
-        assert report, f"all {sent} answered hits are counted"
-        assert wait_for(lambda: http.get(server.url + "/readyz").status_code == 200, timeout=10)
+        counted = wait_for(lambda: answered_total(http, server, campaign["id"]) == sent, timeout=60)
+        assert counted, f"all {sent} answered hits are counted"
+        assert wait_for(lambda: http.get(server.url + "/readyz").status_code == 200, timeout=30)
 
 
 def test_workers_on_redis(serve, redis_url, tmp_path):
@@ -113,10 +112,9 @@ def test_a_dead_master_stalls_only_its_own_campaigns(serve, cluster, tmp_path):
                 _hit(http, server.url, stalled, visitor)
                 healthy_counted += 1
                 stalled_counted += 1
-            report = wait_for(
-                lambda: (s := server.stats(http, healthy))["opens"]["total"] == healthy_counted and s
-            )
-            assert report, "the healthy master's campaign is written while the other master is down"
+            # A read may meet the dead master once (the client refreshing its slot map): a 503.
+            written = wait_for(lambda: answered_total(http, server, healthy) == healthy_counted, timeout=30)
+            assert written, "the healthy master's campaign is written while the other master is down"
             assert http.get(server.url + "/readyz").json()["failing_campaigns"] == 1
             assert f"campaign {stalled} kept for retry" in server.logs()
             assert f"campaign {healthy} kept" not in server.logs()
@@ -124,4 +122,4 @@ def test_a_dead_master_stalls_only_its_own_campaigns(serve, cluster, tmp_path):
         finally:  # the cluster is shared by the session: leave it whole
             if not node.is_running():
                 cluster.restart_node(dead)
-        assert wait_for(lambda: server.stats(http, stalled)["opens"]["total"] == stalled_counted, timeout=20)
+        assert wait_for(lambda: answered_total(http, server, stalled) == stalled_counted, timeout=60)

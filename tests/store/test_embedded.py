@@ -24,7 +24,8 @@ async def test_cancelled_persist_then_close_saves_everything(tmp_path):
     for campaign in campaigns:
         await store.create_campaign(campaign)
     saving = asyncio.ensure_future(store.persist())
-    await asyncio.sleep(0.005)  # the save is running in its thread now
+    for _ in range(2):  # two steps of the loop: persist starts its save thread and waits for it
+        await asyncio.sleep(0)
     saving.cancel()
     with pytest.raises(asyncio.CancelledError):
         await saving

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import signal
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,12 +12,11 @@ from tests.helpers import (
     ARTIFACTS,
     BROWSER_MARKS,
     BROWSER_UA,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     TOKEN,
-    Served,
     Watched,
     make_env,
+    served_campaign,
+    sign_in,
 )
 
 GMAIL_UA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
@@ -44,32 +41,9 @@ pytestmark = BROWSER_MARKS
 def server(tmp_path_factory):
     """One real server for the module: a campaign ('<b>Spring</b> newsletter') with a dozen hits."""
     tmp_path = tmp_path_factory.mktemp("dashboard-browser")
-    served = Served(make_env(tmp_path, None, PIXELAGG_PRIVACY_MIN_BUCKET="3"), tmp_path).start()
-    try:
-        with httpx.Client(timeout=5) as http:
-            campaign = served.create(http, name="<b>Spring</b> newsletter", recipients=40)
-            for ip, ua in HITS:
-                response = http.get(
-                    f"{served.url}/p/{campaign['id']}.gif",
-                    headers={"X-Forwarded-For": ip, "User-Agent": ua},
-                )
-                assert response.headers["x-pixelagg"] == "counted"
-        time.sleep(0.5)  # the aggregator flushes every 10 ms
-        served.campaign = campaign
+    env = make_env(tmp_path, None, PIXELAGG_PRIVACY_MIN_BUCKET="3")
+    with served_campaign(tmp_path, env, HITS, name="<b>Spring</b> newsletter", recipients=40) as served:
         yield served
-    finally:
-        served.stop(signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
@@ -79,17 +53,8 @@ def desktop(browser):
     context.close()
 
 
-def _sign_in(watched, server):
-    page = watched.page
-    page.goto(server.url + "/dashboard")
-    page.get_by_label("Access token").fill(TOKEN)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + "/dashboard")
-    return page
-
-
 def _campaign_page(watched, server):
-    page = _sign_in(watched, server)
+    page = sign_in(watched, server.url)
     page.get_by_role("link", name=server.campaign["name"]).click()
     page.wait_for_url(f"{server.url}/dashboard/campaigns/{server.campaign['id']}")
     return page
@@ -114,7 +79,7 @@ def test_dashboard_redirects_to_sign_in(server, desktop):
 
 def test_sign_in_shows_the_campaign_list(server, desktop):
     """After signing in, the list shows the campaign and its open rate; the URL has no token."""
-    page = _sign_in(desktop, server)
+    page = sign_in(desktop, server.url)
     assert TOKEN not in page.url
     row = page.get_by_role("row", name=server.campaign["name"])
     with httpx.Client(timeout=5) as http:
@@ -163,7 +128,7 @@ def test_nothing_is_loaded_from_outside(server, desktop):
 
 def test_campaign_page_fits_a_phone(server, browser, desktop):
     """On a 390 px wide phone the campaign page does not scroll sideways."""
-    _sign_in(desktop, server)
+    sign_in(desktop, server.url)
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
     try:
         phone.add_cookies(desktop.context.cookies())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import time
 from urllib.parse import urlsplit
 
 import httpx
@@ -14,13 +12,11 @@ from tests.helpers import (
     AUTH,
     BROWSER_MARKS,
     BROWSER_UA,
-    CHROMIUM,
-    CHROMIUM_ARGS,
     READ_TOKEN,
-    TOKEN,
-    Served,
     Watched,
     make_env,
+    served_campaign,
+    sign_in,
 )
 
 pytestmark = BROWSER_MARKS
@@ -30,30 +26,10 @@ pytestmark = BROWSER_MARKS
 def server(tmp_path_factory):
     """A real server with one campaign that has twelve human opens of 40 recipients."""
     tmp_path = tmp_path_factory.mktemp("manage-browser")
-    served = Served(make_env(tmp_path, None), tmp_path).start()
-    try:
-        with httpx.Client(timeout=5) as http:
-            served.listed = served.create(http, name="Opened newsletter", recipients=40)
-            for n in range(12):
-                http.get(
-                    f"{served.url}/p/{served.listed['id']}.gif",
-                    headers={"X-Forwarded-For": f"145.97.1.{n + 1}", "User-Agent": BROWSER_UA},
-                )
-        time.sleep(0.5)
+    opens = [(f"145.97.1.{n + 1}", BROWSER_UA) for n in range(12)]
+    env = make_env(tmp_path, None)
+    with served_campaign(tmp_path, env, opens, name="Opened newsletter", recipients=40) as served:
         yield served
-    finally:
-        served.stop(signal.SIGKILL)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture
@@ -62,15 +38,6 @@ def desktop(browser):
     context.grant_permissions(["clipboard-read", "clipboard-write"])
     yield Watched(context)
     context.close()
-
-
-def _sign_in(watched, server, token=TOKEN):
-    page = watched.page
-    page.goto(server.url + "/")
-    page.get_by_label("Access token").fill(token)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_url(server.url + "/dashboard")
-    return page
 
 
 def _made(server, name):
@@ -85,7 +52,7 @@ def _campaign(server, campaign_id):
 
 def test_admin_creates_a_campaign_and_copies_its_snippet(server, desktop):
     """New campaign: name, recipients and legal basis; its page shows the snippet, which copies."""
-    page = _sign_in(desktop, server)
+    page = sign_in(desktop, server.url, start="/")
     page.get_by_role("link", name="New campaign").click()
     page.get_by_label("Name").fill("Browser newsletter")
     page.get_by_label("Recipients").fill("250")
@@ -107,7 +74,7 @@ def test_admin_creates_a_campaign_and_copies_its_snippet(server, desktop):
 def test_admin_edits_pauses_and_resumes(server, desktop):
     """Edit saves a new name; Pause and Resume switch counting and the button."""
     campaign = _made(server, "To edit")
-    page = _sign_in(desktop, server)
+    page = sign_in(desktop, server.url, start="/")
     page.goto(f"{server.url}/dashboard/campaigns/{campaign['id']}")
     page.get_by_role("link", name="Edit").click()
     page.get_by_label("Name").fill("Edited")
@@ -126,7 +93,7 @@ def test_admin_edits_pauses_and_resumes(server, desktop):
 def test_admin_deletes_after_a_confirmation_naming_what_is_erased(server, desktop):
     """Delete asks first, naming the campaign and its keys; erasing it removes it from the list."""
     campaign = _made(server, "To delete")
-    page = _sign_in(desktop, server)
+    page = sign_in(desktop, server.url, start="/")
     page.goto(f"{server.url}/dashboard/campaigns/{campaign['id']}")
     page.get_by_role("link", name="Delete…").click()
     assert "To delete" in page.locator("#erase").inner_text()
@@ -140,7 +107,7 @@ def test_admin_deletes_after_a_confirmation_naming_what_is_erased(server, deskto
 
 def test_a_read_token_sees_no_controls(server, desktop):
     """Signed in with a read token, neither the list nor a campaign page offers a change."""
-    page = _sign_in(desktop, server, READ_TOKEN)
+    page = sign_in(desktop, server.url, READ_TOKEN, start="/")
     assert page.get_by_role("link", name="New campaign").count() == 0
     page.get_by_role("link", name="Opened newsletter").click()
     for name in ("Edit", "Delete…"):
@@ -151,7 +118,7 @@ def test_a_read_token_sees_no_controls(server, desktop):
 def test_the_campaign_list_shows_the_open_rate_on_a_phone(server, browser, desktop):
     """At 390 px the list shows each campaign's open rate inside the screen, without sideways scroll;
     the screenshot goes to test-artifacts/dashboard-phone-list.png."""
-    _sign_in(desktop, server)
+    sign_in(desktop, server.url, start="/")
     phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
     try:
         phone.add_cookies(desktop.context.cookies())
