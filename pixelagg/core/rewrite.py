@@ -16,6 +16,7 @@ unsubscribe link (objecting must not depend on this service), when it carries cr
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -136,10 +137,8 @@ def _as_sent(url: str) -> str:
         return url
     scheme, host, rest = parts.groups()
     if not host.isascii():
-        try:
+        with contextlib.suppress(UnicodeError):  # the service refuses the host, and says why
             host = host.encode("idna").decode("ascii")
-        except UnicodeError:
-            pass  # the service refuses it, and says why
     rest = _LONE_PERCENT.sub("%25", rest)
     return scheme + host + _NOT_URL_CHAR.sub(lambda m: _percent_encoded(m.group()), rest)
 
@@ -237,9 +236,8 @@ def _trimmed(url: str) -> str:
     """A URL found in running text without the punctuation that ends the sentence around it."""
     while url:
         last = url[-1]
-        if last in _TRAILING:
-            url = url[:-1]
-        elif last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last]):
+        unbalanced = last in _CLOSERS and url.count(last) > url.count(_CLOSERS[last])
+        if last in _TRAILING or unbalanced:
             url = url[:-1]
         else:
             break
