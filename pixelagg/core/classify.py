@@ -27,9 +27,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLASSES",
+    "CLICK_CLASSES",
     "CRAWLER_LIST_EXCLUDED",
     "HUMAN_CLASSES",
     "MACHINE_CLASSES",
+    "MACHINE_CLICK_CLASSES",
     "PROXY_CLASSES",
     "RULES",
     "Classifier",
@@ -44,6 +46,9 @@ MACHINE_CLASSES = frozenset({"apple_mpp", "scanner", "bot"})
 HUMAN_CLASSES = frozenset({"human", "image_proxy"})  # the headline "human" opens
 PROXY_CLASSES = frozenset({"apple_mpp", "image_proxy"})  # the address is the proxy's
 DEFAULT_CLASS = "human"
+CLICK_CLASSES: tuple[str, ...] = ("human", "scanner", "bot")
+"""The classes of a click: a person, a mail security scanner's pre-click, or another machine."""
+MACHINE_CLICK_CLASSES = frozenset({"scanner", "bot"})
 
 Kind = Literal["empty", "exact", "contains", "regex", "list"]
 

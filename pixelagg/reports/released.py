@@ -21,6 +21,7 @@ from ..core.clients import CLIENT_FAMILIES
 from ..core.regions import OTHER_REGION, REGION_DOMAIN
 from ..store import Store
 from .cells import DAY, Term
+from .clicks import empty_clicks
 from .estimate import estimate_open_rate
 from .release import Figure, Policy, Release
 from .report import (
@@ -232,6 +233,7 @@ async def _released(
         open_rate_observed=rated.observed,
         apple_mpp=rated.apple_mpp,
         open_rate_without_mpp=rated.without_mpp,
+        clicks=empty_clicks(local_days, 0, ""),
     )
 
 

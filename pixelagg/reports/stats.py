@@ -19,6 +19,7 @@ from ..core.campaign import Campaign
 from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
 from ..store import SketchRef, Store
 from ..store.batch import DECLINED_FIELD, parse_counter_field
+from .clicks import empty_clicks
 from .release import Figure, Policy
 from .released import COUNTS_ONLY_METHOD, NOT_SEEN, rates, released_report
 from .report import (
@@ -252,4 +253,5 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
         open_rate_observed=rated.observed,
         apple_mpp=rated.apple_mpp,
         open_rate_without_mpp=rated.without_mpp,
+        clicks=empty_clicks(local_days, 0, ""),
     )

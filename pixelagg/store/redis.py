@@ -26,7 +26,7 @@ from .keys import KeyInfo, Keyspace
 from .redis_client import redis_client
 from .redis_health import CHECK_SECONDS, Fitness
 from .redis_scan import describe_keys
-from .redis_scripts import FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
+from .redis_scripts import ADD_LINK, FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
 from .salts import RedisSalts, salt_lifetime, server_name
 
 __all__ = ["RedisStore"]
@@ -174,6 +174,24 @@ class RedisStore:
         if self.salts.separate:
             await self._call(self.salts.delete(self.keys.salt_pattern(campaign_id)))
         return existed
+
+    # links
+
+    async def add_link(self, campaign_id: str, link_id: str, url: str, max_links: int) -> str:
+        keys = [self.keys.meta(campaign_id), self.keys.links(campaign_id)]
+        answer = await self._call(
+            self.redis.eval(ADD_LINK, 2, *keys, link_id, url, max_links, self.retention)
+        )
+        return str(answer.decode() if isinstance(answer, bytes) else answer)
+
+    async def list_links(self, campaign_id: str) -> dict[str, str]:
+        fields = await self._call(self.redis.hgetall(self.keys.links(campaign_id)))
+        links = {k.decode(): v.decode() for k, v in fields.items()}
+        return dict(sorted(links.items(), key=lambda item: (item[1], item[0])))
+
+    async def get_link(self, campaign_id: str, link_id: str) -> str | None:
+        url = await self._call(self.redis.hget(self.keys.links(campaign_id), link_id))
+        return None if url is None else str(url.decode())
 
     # salts
 
