@@ -11,7 +11,8 @@ A link is left alone (and reported) when it is not http or https (mailto:, tel:,
 relative paths), when it holds a template placeholder (the newsletter tool fills those in per
 recipient, so the URL is not the same for everyone: see `PLACEHOLDERS`), when it is an
 unsubscribe link (objecting must not depend on this service), when it carries credentials
-(the service refuses those), and when it is a tracking URL already. Pure: text in, text out.
+(the service refuses those), when it is a tracking URL already, and when the service would
+refuse it (`pixelagg.core.links.check_link_url`). Pure: text in, text out.
 """
 
 from __future__ import annotations
@@ -22,6 +23,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from html import escape, unescape
 from html.parser import HTMLParser
+
+from ..exceptions import ValidationError
+from .links import check_link_url
 
 __all__ = [
     "PLACEHOLDERS",
@@ -143,6 +147,14 @@ def _as_sent(url: str) -> str:
     return scheme + host + _NOT_URL_CHAR.sub(lambda m: _percent_encoded(m.group()), rest)
 
 
+def _registrable(url: str) -> tuple[str, None] | tuple[None, str]:
+    """(the URL to register, None), or (None, why the service would refuse it)."""
+    try:
+        return check_link_url(_as_sent(url)), None
+    except ValidationError as exc:
+        return None, f"the service refuses it: {exc}"
+
+
 def _as_read(value: str) -> str:
     """The URL a browser reads from an href value (entities already decoded)."""
     return _URL_NOISE.sub("", value.strip(_URL_EDGES))
@@ -177,10 +189,11 @@ class _Tokens(HTMLParser):
             return
         url = _as_read(value)
         reason = _why_skipped(url, self.tracked_prefix)
-        if reason is not None:
-            self.skipped.append(Skipped(value, reason))
+        registered, refused = (None, reason) if reason is not None else _registrable(url)
+        if registered is None:
+            self.skipped.append(Skipped(value, refused or ""))
             return
-        link = self._locate(self._offset(), value, _as_sent(url))
+        link = self._locate(self._offset(), value, registered)
         if link is None:
             self.skipped.append(Skipped(value, "its place in the HTML could not be found"))
         else:
@@ -259,10 +272,13 @@ def find_text_links(text: str, tracked_prefix: str | None = None) -> Found:
             if glued is not None
             else _why_skipped(found, tracked_prefix)
         )
-        if reason is not None:
-            skipped.append(Skipped(found, reason))
-        elif _HTTP.fullmatch(found) is None:
-            links.append(Link(start, start + len(found), _as_sent(found), "text"))
+        if reason is None and _HTTP.fullmatch(found) is not None:
+            continue  # a bare "https://" in the text
+        registered, refused = (None, reason) if reason is not None else _registrable(found)
+        if registered is None:
+            skipped.append(Skipped(found, refused or ""))
+        else:
+            links.append(Link(start, start + len(found), registered, "text"))
     return Found(tuple(links), tuple(skipped), len(text))
 
 

@@ -314,3 +314,22 @@ def test_urls_are_registered_as_browsers_send_them(href, url):
     """Letters outside ASCII, spaces and quotes are percent-encoded, an IDN host is punycode."""
     assert find_html_links(f"<a href='{href}'>x</a>").urls == [url]
     assert find_text_links(href.replace(" ", "%20").replace('"', "%22")).urls == [url]
+
+
+@pytest.mark.parametrize(
+    "href",
+    ["https://under_score.example/", "https://example.org:99999/", "https:///no-host"],
+    ids=["underscore-host", "port", "no-host"],
+)
+def test_urls_the_service_would_refuse_are_left_alone(href):
+    """A link the links API would refuse is left as it is, with the API's reason."""
+    found = find_html_links(f'<a href="{href}">x</a>')
+    assert found.links == ()
+    assert found.skipped[0].reason.startswith("the service refuses it: 'url'")
+
+
+def test_the_scheme_is_registered_in_lower_case():
+    """HTTPS://... is registered as the service stores it, https://..., and rewritten all the same."""
+    document = '<a href="HTTPS://example.org/">x</a>'
+    assert find_html_links(document).urls == ["https://example.org/"]
+    assert rewritten(document) == f'<a href="{TRACKED}C/L0">x</a>'
