@@ -33,7 +33,11 @@ def links() -> None:
 def _read(path: str) -> str:
     """The file's text; bytes that are not UTF-8 are kept as they are (surrogateescape)."""
     try:
-        raw = Path(path).read_bytes()
+        if path == "-":
+            with click.open_file("-", "rb") as stdin:
+                raw: bytes = stdin.read()
+        else:
+            raw = Path(path).read_bytes()
     except OSError as exc:
         fail(f"Cannot read {path}: {exc.strerror or exc}.")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
@@ -90,7 +94,7 @@ def _report(found: Found, campaign_id: str, new: int, pixel: str | None, out: st
 def links_rewrite(
     ctx: click.Context, mail: str, campaign_id: str, out: str | None, as_text: bool, url: str | None
 ) -> None:
-    """Register a mail's links and write it with tracking URLs and the pixel.
+    """Register a mail's links and write it with tracking URLs and the pixel (FILE - reads stdin).
 
     Links that are not http or https, hold a newsletter tool's placeholder ({{ ... }},
     *|...|*, [unsubscribe], ...), or unsubscribe are left as they are, and listed on stderr.

@@ -99,6 +99,14 @@ def test_output_goes_to_the_file_given(env, tmp_path):
     assert f"Wrote {out}. It is the same for every recipient." in result.stderr
 
 
+def test_the_mail_can_come_from_stdin(env):
+    """FILE '-' reads the mail from stdin."""
+    view = create(env)
+    result = run(env, "links", "rewrite", "-", "--campaign", view["id"], input=MAIL.encode())
+    assert result.exit_code == 0, result.output
+    assert f"/l/{view['id']}/" in result.stdout
+
+
 def test_bytes_that_are_not_utf8_come_back_unchanged(env, tmp_path):
     """A Latin-1 mail keeps its bytes: only the hrefs change."""
     view = create(env)
