@@ -211,7 +211,9 @@ class RedisStore:
     def _script_args(
         self, batch: Batch, campaign_id: str, part: CampaignBatch
     ) -> tuple[list[str], list[Any]]:
-        keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id)]
+        # The links' key is refreshed with the campaign's others, so a link lives as long as
+        # the campaign does (EXPIRE on a campaign without links does nothing).
+        keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id), self.keys.links(campaign_id)]
         args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq_of(part), 0, part.events]
         hincr = 0
         day_index: dict[str, int] = {}

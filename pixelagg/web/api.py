@@ -145,6 +145,7 @@ async def create_link(request: Request) -> Response:
     service = _service(request)
     body = await _json_body(request)
     link, new = await actions.register_link(service.store, service.config, request.path_params["id"], body)
+    service.links.put(request.path_params["id"], link.id, link.url)
     (view,) = _link_views(request, [link])
     return JSON(view, status_code=201 if new else 200)
 

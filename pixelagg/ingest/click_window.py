@@ -1,0 +1,166 @@
+"""The click window: clicks wait here briefly, so that a burst no person produces is seen whole.
+
+Mail security scanners (Microsoft Safe Links, Proofpoint, Mimecast, Barracuda) follow every
+link of a mail within a second or two of delivery, from one address, often with an ordinary
+browser's user agent. A person follows one link, or a few, seconds apart. So each click is
+held for `BURST_SECONDS` before it is counted: a click with `BURST_LINKS` or more distinct
+links of the same campaign followed from the same address within `BURST_SECONDS` of it (before
+or after) is a scanner's, whatever its user agent said (docs/metrics.md, "Machine clicks").
+
+Nothing of the address is kept: clicks are grouped under a keyed hash of address and campaign
+(BLAKE2b with a random key made at start-up, never written anywhere), and a held click carries
+only what the pixel hands on (class, region, link, the salted clicker hash). The window is
+bounded (`MAX_HELD`): past it, the held clicks are counted at once with what is known, in a
+log line and a metric. Shutdown counts every held click (`drain`) before the buffer is written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..tasks import stop_task
+from .aggregator import Aggregator
+
+__all__ = ["BURST_LINKS", "BURST_SECONDS", "MAX_HELD", "ClickWindow", "HeldClick"]
+
+log = logging.getLogger("pixelagg.clicks")
+
+BURST_SECONDS = 2.0
+"""How close in time clicks of one address on distinct links of a campaign are a burst."""
+BURST_LINKS = 3
+"""Distinct links within BURST_SECONDS that make a burst: a person does not follow three."""
+MAX_HELD = 50_000
+"""Clicks kept in memory at most (held or remembered for a later click's look-back)."""
+TICK_SECONDS = 0.25
+
+
+@dataclass(slots=True)
+class HeldClick:
+    """One click waiting in the window: nothing in it is raw request data."""
+
+    campaign_id: str
+    timestamp: float
+    class_: str
+    link: str
+    region: str
+    element: bytes | None
+    window: tuple[int, float] | None
+    counted: bool = False
+
+
+class ClickWindow:
+    """Holds clicks for BURST_SECONDS, classifies bursts as scanners, then hands them on."""
+
+    def __init__(
+        self,
+        aggregator: Aggregator,
+        on_counted: Callable[[str, bool], None],
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.aggregator = aggregator
+        self.on_counted = on_counted
+        """Told of each click as it leaves the window: its class, and whether the buffer took it."""
+        self.clock = clock
+        """Where click times come from (tests set a clock of their own)."""
+        self._hasher = hashlib.blake2b(key=secrets.token_bytes(32), digest_size=16)
+        self._groups: dict[bytes, deque[HeldClick]] = {}
+        self._kept = 0
+        self.held = 0
+        """Clicks waiting to be counted."""
+        self.early = 0
+        """Clicks counted before their window closed, because the window was full."""
+        self.bursts = 0
+        """Clicks made scanners by the timing rule."""
+        self._task: asyncio.Task[None] | None = None
+
+    def group(self, address: str, campaign_id: str) -> bytes:
+        """The key clicks of one address on one campaign are grouped under (a keyed hash)."""
+        h = self._hasher.copy()
+        h.update(b"%s\x00%s" % (address.encode("ascii"), campaign_id.encode("ascii")))
+        return h.digest()
+
+    def add(self, group: bytes, click: HeldClick) -> None:
+        """Hold a click; it is counted once BURST_SECONDS have passed."""
+        if self._kept >= MAX_HELD:
+            self._overflow()
+        clicks = self._groups.get(group)
+        if clicks is None:
+            clicks = self._groups[group] = deque()
+        clicks.append(click)
+        self._kept += 1
+        self.held += 1
+
+    def _overflow(self) -> None:
+        before = self.held
+        self.release(everything=True)
+        self.early += before
+        log.warning(
+            "click window full (%d clicks): %d clicks counted before their %.0f s window closed so far",
+            MAX_HELD,
+            self.early,
+            BURST_SECONDS,
+        )
+
+    def release(self, everything: bool = False) -> int:
+        """Count the clicks whose window has closed (all of them with `everything`); how many."""
+        now = self.clock()
+        due = now - BURST_SECONDS
+        forget = now - 2 * BURST_SECONDS
+        released = 0
+        for group, clicks in list(self._groups.items()):
+            for click in clicks:
+                if not click.counted and (everything or click.timestamp <= due):
+                    self._count(click, clicks)
+                    released += 1
+            while clicks and clicks[0].counted and (everything or clicks[0].timestamp <= forget):
+                clicks.popleft()
+                self._kept -= 1
+            if not clicks:
+                del self._groups[group]
+        return released
+
+    def _count(self, click: HeldClick, clicks: deque[HeldClick]) -> None:
+        if click.class_ == "human":
+            start, end = click.timestamp - BURST_SECONDS, click.timestamp + BURST_SECONDS
+            links = {c.link for c in clicks if start <= c.timestamp <= end}
+            if len(links) >= BURST_LINKS:
+                click.class_ = "scanner"
+                self.bursts += 1
+        click.counted = True
+        self.held -= 1
+        taken = self.aggregator.add_click(
+            click.campaign_id,
+            click.timestamp,
+            click.class_,
+            click.link,
+            click.region,
+            click.element,
+            click.window,
+        )
+        click.element = None  # the look-back needs the link and the time only
+        self.on_counted(click.class_, taken)
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                self.release()
+            except Exception:  # never let the window stop; the clicks stay held
+                log.exception("click window: counting held clicks failed unexpectedly")
+
+    async def drain(self) -> int:
+        """Stop the loop and count every held click now (at shutdown); how many."""
+        await stop_task(self._task)
+        self._task = None
+        return self.release(everything=True)
