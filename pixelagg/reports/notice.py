@@ -263,8 +263,9 @@ def _blocks_en(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         "You can block the counting of opens by turning off the automatic loading of remote images "
         "(sometimes called external content) in your mail program; that does not stop the "
         f"counting of clicks. If your mail program or browser sends {signals}, we do not count "
-        "that request: the image is still delivered, or you are still sent on to the link, but "
-        "we only keep a count, without any details, of requests that asked not to be counted.",
+        "that request: the image is still delivered, but we only keep a count, without any "
+        "details, of requests that asked not to be counted; a link still takes you to its "
+        "destination, and nothing about that click is kept.",
         f"To object to this measurement or to ask about it, {whom}. If you object, we send you our "
         "newsletters without the image and with links that lead straight to their destination.",
     ]
@@ -345,9 +346,9 @@ def _blocks_nl(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         "U kunt het tellen van openingen tegenhouden door in uw e-mailprogramma het automatisch "
         "laden van externe afbeeldingen uit te zetten; het tellen van klikken houdt dat niet "
         f"tegen. Stuurt uw e-mailprogramma of browser {signals} mee, dan tellen we dat verzoek "
-        "niet. Het plaatje wordt dan nog wel geleverd, of u wordt nog wel doorgestuurd naar de "
-        "link, maar we houden alleen bij hoeveel verzoeken vroegen om niet geteld te worden, "
-        "zonder verdere gegevens.",
+        "niet. Het plaatje wordt dan nog wel geleverd, maar we houden alleen bij hoeveel "
+        "verzoeken vroegen om niet geteld te worden, zonder verdere gegevens; een link brengt u "
+        "nog steeds naar zijn bestemming, en van die klik bewaren we niets.",
         f"Wilt u bezwaar maken tegen deze meting of heeft u er vragen over, {whom}. Maakt u "
         "bezwaar, dan sturen we u onze nieuwsbrieven zonder het plaatje en met links die "
         "rechtstreeks naar hun bestemming gaan.",

@@ -226,8 +226,12 @@ def test_missing_organisation_addresses_us(lang, phrase):
 
 
 LINKS = {
-    "en": ("address is the same for every recipient", "send no referrer"),
-    "nl": ("webadres van die link voor alle ontvangers hetzelfde", "geen verwijzing (referrer)"),
+    "en": ("address is the same for every recipient", "send no referrer", "nothing about that click is kept"),
+    "nl": (
+        "webadres van die link voor alle ontvangers hetzelfde",
+        "geen verwijzing (referrer)",
+        "van die klik bewaren we niets",
+    ),
 }
 OBJECTED = {
     "en": "without the image and with links that lead straight to their destination",
@@ -237,7 +241,7 @@ OBJECTED = {
 
 @pytest.mark.parametrize("lang", LANGUAGES, ids=LANGUAGES)
 def test_link_counting_is_described(lang):
-    """The notice says links are the same for everyone and that nothing is sent on to the site."""
+    """Links are the same for everyone, nothing goes on to the site, a declined click keeps nothing."""
     text = render_notice(config(), lang)
     assert all(phrase in text for phrase in LINKS[lang])
 
