@@ -63,12 +63,14 @@ class ClickWindow:
         aggregator: Aggregator,
         on_counted: Callable[[str, bool], None],
         clock: Callable[[], float] = time.time,
+        max_held: int = MAX_HELD,
     ) -> None:
         self.aggregator = aggregator
         self.on_counted = on_counted
         """Told of each click as it leaves the window: its class, and whether the buffer took it."""
         self.clock = clock
         """Where click times come from (tests set a clock of their own)."""
+        self.max_held = max_held
         self._hasher = hashlib.blake2b(key=secrets.token_bytes(32), digest_size=16)
         self._groups: dict[bytes, deque[HeldClick]] = {}
         self._kept = 0
@@ -80,6 +82,11 @@ class ClickWindow:
         """Clicks made scanners by the timing rule."""
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def remembered(self) -> int:
+        """Clicks in memory: held, or counted and kept for a later click's look-back."""
+        return self._kept
+
     def group(self, address: str, campaign_id: str) -> bytes:
         """The key clicks of one address on one campaign are grouped under (a keyed hash)."""
         h = self._hasher.copy()
@@ -88,7 +95,7 @@ class ClickWindow:
 
     def add(self, group: bytes, click: HeldClick) -> None:
         """Hold a click; it is counted once BURST_SECONDS have passed."""
-        if self._kept >= MAX_HELD:
+        if self._kept >= self.max_held:
             self._overflow()
         clicks = self._groups.get(group)
         if clicks is None:
@@ -103,7 +110,7 @@ class ClickWindow:
         self.early += before
         log.warning(
             "click window full (%d clicks): %d clicks counted before their %.0f s window closed so far",
-            MAX_HELD,
+            self.max_held,
             self.early,
             BURST_SECONDS,
         )
