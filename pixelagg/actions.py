@@ -24,7 +24,7 @@ from .core.campaign import (
     validate_changes,
 )
 from .core.links import Link, check_link_url, link_id, tracking_url
-from .exceptions import NotFound, ValidationError
+from .exceptions import Conflict, NotFound, ValidationError
 from .reports.release import Policy
 from .reports.report import Report, Withheld
 from .reports.stats import StatsQuery, campaign_stats
@@ -190,10 +190,10 @@ async def register_link(store: Store, config: Config, campaign_id: str, body: An
         raise ValidationError(
             f"Unknown field {unknown[0][:40]!r}: a link has only 'url'.", {"field": unknown[0]}
         )
+    await _existing(store, campaign_id)
     if "url" not in body:
         raise ValidationError("'url' is required.", {"field": "url"})
     url = check_link_url(body["url"])
-    await _existing(store, campaign_id)
     limit = config.links.max_per_campaign
     for attempt in range(LINK_ATTEMPTS):
         candidate = link_id(campaign_id, url, attempt)
@@ -201,7 +201,7 @@ async def register_link(store: Store, config: Config, campaign_id: str, body: An
         if answer in (LINK_ADDED, LINK_EXISTS):
             return Link(candidate, url), answer == LINK_ADDED
         if answer == LINKS_FULL:
-            raise ValidationError(
+            raise Conflict(
                 f"The campaign has {limit} links, as many as it may (links.max_per_campaign).",
                 {"field": "url", "limit": limit},
             )

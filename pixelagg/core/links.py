@@ -22,6 +22,7 @@ __all__ = [
     "LINK_ID_LENGTH",
     "LINK_ID_PATTERN",
     "URL_MAX",
+    "URL_PATTERN",
     "Link",
     "check_link_url",
     "is_link_id",
@@ -47,6 +48,16 @@ _AUTHORITY = re.compile(r"//(?P<authority>[^/?#]*)(?P<path>[/?#].*)?\Z", re.DOTA
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{{1,5}}))?\Z")
 _BAD_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+
+_SCHEMA_LABEL = "[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_SCHEMA_PORT = "([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5])"
+URL_PATTERN = (
+    r"^[ \t\r\n]*[Hh][Tt][Tt][Pp][Ss]?://"
+    rf"({_SCHEMA_LABEL}(\.{_SCHEMA_LABEL})*\.?|\[[0-9A-Fa-f:.]+\])(:{_SCHEMA_PORT})?"
+    r"([/?#]([A-Za-z0-9._~:/?#@!$&'()*+,;=\[\]-]|%[0-9A-Fa-f]{2})*)?[ \t\r\n]*$"
+)
+"""The URLs `check_link_url` takes, as a regular expression for JSON Schema (the OpenAPI
+document): what it matches is taken. (The length, at most URL_MAX, is checked apart.)"""
 
 
 @dataclass(frozen=True, slots=True)

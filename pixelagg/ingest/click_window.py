@@ -52,7 +52,6 @@ class HeldClick:
     region: str
     element: bytes | None
     window: tuple[int, float] | None
-    counted: bool = False
 
 
 class ClickWindow:
@@ -73,6 +72,11 @@ class ClickWindow:
         self.max_held = max_held
         self._hasher = hashlib.blake2b(key=secrets.token_bytes(32), digest_size=16)
         self._groups: dict[bytes, deque[HeldClick]] = {}
+        """group -> its clicks in memory, in the order they came (held, then counted)."""
+        self._pending: deque[tuple[bytes, HeldClick]] = deque()
+        """Held clicks in the order they came: the next to be counted first."""
+        self._counted: deque[tuple[bytes, HeldClick]] = deque()
+        """Counted clicks kept for look-back, in the order they came: the next to go first."""
         self._kept = 0
         self.held = 0
         """Clicks waiting to be counted."""
@@ -101,6 +105,7 @@ class ClickWindow:
         if clicks is None:
             clicks = self._groups[group] = deque()
         clicks.append(click)
+        self._pending.append((group, click))
         self._kept += 1
         self.held += 1
 
@@ -116,31 +121,38 @@ class ClickWindow:
         )
 
     def release(self, everything: bool = False) -> int:
-        """Count the clicks whose window has closed (all of them with `everything`); how many."""
+        """Count the clicks whose window has closed (all of them with `everything`); how many.
+
+        Clicks leave in the order they came (a queue): only the due ones are looked at. A
+        counted click stays in its group another BURST_SECONDS, for later clicks' look-back.
+        """
         now = self.clock()
         due = now - BURST_SECONDS
         forget = now - 2 * BURST_SECONDS
+        pending, counted, groups = self._pending, self._counted, self._groups
         released = 0
-        for group, clicks in list(self._groups.items()):
-            for click in clicks:
-                if not click.counted and (everything or click.timestamp <= due):
-                    self._count(click, clicks)
-                    released += 1
-            while clicks and clicks[0].counted and (everything or clicks[0].timestamp <= forget):
-                clicks.popleft()
-                self._kept -= 1
+        while pending and (everything or pending[0][1].timestamp <= due):
+            group, click = pending.popleft()
+            self._count(click, groups[group])
+            counted.append((group, click))
+            released += 1
+        while counted and (everything or counted[0][1].timestamp <= forget):
+            group, _ = counted.popleft()
+            clicks = groups[group]
+            clicks.popleft()  # the group's oldest: clicks are counted in the order they came
             if not clicks:
-                del self._groups[group]
+                del groups[group]
+            self._kept -= 1
         return released
 
     def _count(self, click: HeldClick, clicks: deque[HeldClick]) -> None:
-        if click.class_ == "human":
+        # Fewer clicks in the group than a burst needs (nearly always): no look at their links.
+        if click.class_ == "human" and len(clicks) >= BURST_LINKS:
             start, end = click.timestamp - BURST_SECONDS, click.timestamp + BURST_SECONDS
             links = {c.link for c in clicks if start <= c.timestamp <= end}
             if len(links) >= BURST_LINKS:
                 click.class_ = "scanner"
                 self.bursts += 1
-        click.counted = True
         self.held -= 1
         taken = self.aggregator.add_click(
             click.campaign_id,

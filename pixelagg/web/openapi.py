@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .. import __version__
-from ..core.links import LINK_ID_PATTERN, URL_MAX
+from ..core.links import LINK_ID_PATTERN, URL_MAX, URL_PATTERN
 from ..reports.report import Bounds, ComparisonRow, OpenRate, Report, json_name
 from .campaign_schemas import campaign_schemas
 
@@ -39,6 +39,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or invalid token",
         403: "Token may only read",
         404: "No such campaign",
+        409: "The campaign has as many links as it may",
         405: "Method not allowed",
         422: "Invalid input",
         503: "Store unavailable",
@@ -108,7 +109,7 @@ def _schemas() -> dict[str, Any]:
                     "description": "An http or https URL, without user or password; the same URL "
                     "registered again gives the same link.",
                     "maxLength": URL_MAX,
-                    "pattern": r"^\s*[Hh][Tt][Tt][Pp][Ss]?://[^@/?#\s]+([/?#]\S*)?\s*$",
+                    "pattern": URL_PATTERN,
                 },
             },
         },
@@ -282,7 +283,7 @@ def openapi_spec() -> dict[str, Any]:
                     "responses": {
                         "201": _json(_ref("Link"), "Registered"),
                         "200": _json(_ref("Link"), "The campaign has this URL already: its link"),
-                        **_errors(401, 403, 404, 422, 503),
+                        **_errors(401, 403, 404, 409, 422, 503),
                     },
                 },
             },

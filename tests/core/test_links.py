@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from pixelagg.core.links import URL_MAX, check_link_url, is_link_id, link_id, tracking_url
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pixelagg.core.links import URL_MAX, URL_PATTERN, check_link_url, is_link_id, link_id, tracking_url
 from pixelagg.exceptions import ValidationError
 
 CAMPAIGN = "3q2-4Wd8XkV0aQ1c"
@@ -74,3 +78,26 @@ def test_refused_urls_name_the_field(url):
     with pytest.raises(ValidationError) as caught:
         check_link_url(url)
     assert caught.value.details == {"field": "url"}
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.from_regex(URL_PATTERN, fullmatch=True).filter(lambda u: len(u.strip(" \t\r\n")) <= URL_MAX))
+def test_every_url_the_schema_allows_is_taken(url):
+    """URL_PATTERN (the OpenAPI document's) allows only URLs check_link_url takes."""
+    assert check_link_url(url) == check_link_url(url).strip()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        "https://a:b@example.org/",
+        "https://exa mple.org/",
+        "https://example.org/%zz",
+        "ftp://x/",
+    ],
+    ids=["javascript", "credentials", "space", "bad-percent", "ftp"],
+)
+def test_the_schema_refuses_what_check_link_url_refuses(url):
+    """The pattern refuses the refused URLs too, so the document says what the API does."""
+    assert re.fullmatch(URL_PATTERN, url) is None

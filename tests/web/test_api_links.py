@@ -131,7 +131,7 @@ def test_bodies_without_just_a_url_are_refused(client, body):
 
 
 def test_at_most_max_per_campaign_links(tmp_path, store_kind, request, client_for):
-    """Past links.max_per_campaign a new URL answers 422 naming the key; known URLs still answer."""
+    """Past links.max_per_campaign a new URL answers 409 naming the key; known URLs still answer."""
     from tests.helpers import store_url
 
     env = make_env(tmp_path, store_url(store_kind, request), PIXELAGG_LINKS_MAX_PER_CAMPAIGN="2")
@@ -139,7 +139,7 @@ def test_at_most_max_per_campaign_links(tmp_path, store_kind, request, client_fo
     campaign = client.create()
     assert register(client, campaign["id"], "https://example.org/1").status_code == 201
     assert register(client, campaign["id"], "https://example.org/2").status_code == 201
-    error = assert_error(register(client, campaign["id"], "https://example.org/3"), 422, "invalid")
+    error = assert_error(register(client, campaign["id"], "https://example.org/3"), 409, "conflict")
     assert "links.max_per_campaign" in error["message"]
     assert register(client, campaign["id"], "https://example.org/1").status_code == 200
     assert len(client.get(f"/api/campaigns/{campaign['id']}/links", headers=AUTH).json()["links"]) == 2
