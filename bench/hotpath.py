@@ -5,9 +5,12 @@ X-Forwarded-For address from an EU newsletter's audience, loopback as the truste
 
   baseline   bench/baseline_app.py: Starlette routing and a Response with the GIF
   pixelagg   pixelagg's app on the embedded store: parse, classify, region, keyed hash, buffer
+  redirect   pixelagg's link redirect (/l/): the same, into the click window, and a 302
 
-and then times the pixel's steps one by one. The flush (writing the buffer) is timed apart,
-per hit. Prints a table with µs per hit and the ratio to the baseline measured in the same run.
+and then times the pixel's steps one by one. The flush (writing the buffer) and the click
+window's release (classifying and buffering the held clicks) are timed apart, per hit or click.
+Prints a table with µs per hit and the ratio to the baseline measured in the same run, and the
+redirect's (with its release) to the pixel's.
 
     .venv/bin/python bench/hotpath.py [--hits 100000] [--repeat 5]
 """
@@ -120,6 +123,20 @@ async def main(hits: int, repeat: int) -> None:
         await service.aggregator.flush()
         rows.append(("pixelagg: flush, per hit", (time.perf_counter() - start) / max(1, waiting) * 1e6))
 
+        link, _ = await actions.register_link(
+            service.store, service.config, campaign.id, {"url": "https://example.org/"}
+        )
+        clicks = [{**s, "path": f"/l/{campaign.id}/{link.id}", "raw_path": b""} for s in batch]
+        window = service.clicks
+        await window.drain()  # stop its loop: the release is timed apart below
+        redirect = await per_call(app, clicks, 1)  # one pass: each click is held until released
+        start = time.perf_counter()
+        released = window.release(everything=True)
+        release = (time.perf_counter() - start) / max(1, released) * 1e6
+        rows.append(("pixelagg: the redirect", redirect))
+        rows.append(("  window release, per click", release))
+        await service.aggregator.flush()
+
         now = time.time()
         trusted = service.trusted
         forwarded = [dict(s["headers"])[b"x-forwarded-for"].decode() for s in batch]
@@ -143,6 +160,10 @@ async def main(hits: int, repeat: int) -> None:
     print(f"{'':28} {'µs/hit':>8} {'ratio':>6}")
     for name, us in rows:
         print(f"{name:28} {us:8.2f} {us / base:6.2f}")
+    times = dict(rows)
+    pixel, click = times["pixelagg: the pixel"], times["pixelagg: the redirect"]
+    with_release = click + times["  window release, per click"]
+    print(f"pixel / redirect: {pixel / click:.2f}; with the window's release: {pixel / with_release:.2f}")
 
 
 if __name__ == "__main__":

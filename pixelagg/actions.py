@@ -23,11 +23,13 @@ from .core.campaign import (
     new_campaign_id,
     validate_changes,
 )
-from .exceptions import NotFound, ValidationError
+from .core.links import Link, check_link_url, link_id, tracking_url
+from .exceptions import Conflict, NotFound, ValidationError
 from .reports.release import Policy
 from .reports.report import Report, Withheld
 from .reports.stats import StatsQuery, campaign_stats
 from .store import Store
+from .store.base import LINK_ADDED, LINK_EXISTS, LINK_TAKEN, LINKS_FULL
 
 __all__ = [
     "FIRST_DAY",
@@ -37,9 +39,12 @@ __all__ = [
     "create_campaign",
     "delete_campaign",
     "get_campaign",
+    "link_view",
     "list_campaigns",
+    "list_links",
     "parse_stats_query",
     "pixel_snippet",
+    "register_link",
     "set_paused",
     "stats",
     "update_campaign",
@@ -164,6 +169,51 @@ async def set_paused(store: Store, campaign_id: str, paused: bool) -> Campaign:
 async def delete_campaign(store: Store, campaign_id: str) -> None:
     if not is_campaign_id(campaign_id) or not await store.delete_campaign(campaign_id):
         raise _not_found(campaign_id)
+
+
+LINK_ATTEMPTS = 8
+"""Ids tried for one URL: the next is taken only when one belongs to another URL (2^-60)."""
+
+
+def link_view(campaign_id: str, link: Link, base_url: str) -> dict[str, Any]:
+    """A link as the API and the CLI show it: id, URL and the URL to put in the mail."""
+    return {"id": link.id, "url": link.url, "tracking_url": tracking_url(base_url, campaign_id, link.id)}
+
+
+async def register_link(store: Store, config: Config, campaign_id: str, body: Any) -> tuple[Link, bool]:
+    """Register a link of a campaign: (it, True); or (the same link, False) when the campaign
+    has this URL already, so a mail rewritten twice gets the same links."""
+    if not isinstance(body, dict):
+        raise ValidationError("The body must be a JSON object with 'url'.")
+    unknown = sorted(set(body) - {"url"})
+    if unknown:
+        raise ValidationError(
+            f"Unknown field {unknown[0][:40]!r}: a link has only 'url'.", {"field": unknown[0]}
+        )
+    await _existing(store, campaign_id)
+    if "url" not in body:
+        raise ValidationError("'url' is required.", {"field": "url"})
+    url = check_link_url(body["url"])
+    limit = config.links.max_per_campaign
+    for attempt in range(LINK_ATTEMPTS):
+        candidate = link_id(campaign_id, url, attempt)
+        answer = await store.add_link(campaign_id, candidate, url, limit)
+        if answer in (LINK_ADDED, LINK_EXISTS):
+            return Link(candidate, url), answer == LINK_ADDED
+        if answer == LINKS_FULL:
+            raise Conflict(
+                f"The campaign has {limit} links, as many as it may (links.max_per_campaign).",
+                {"field": "url", "limit": limit},
+            )
+        if answer != LINK_TAKEN:  # the campaign was deleted meanwhile
+            raise _not_found(campaign_id)
+    raise ValidationError("No free link id for this URL.", {"field": "url"})  # pragma: no cover
+
+
+async def list_links(store: Store, campaign_id: str) -> list[Link]:
+    """The links of an existing campaign, sorted by URL."""
+    await _existing(store, campaign_id)
+    return [Link(i, url) for i, url in (await store.list_links(campaign_id)).items()]
 
 
 def _parse_date(name: str, value: str | None) -> date | None:

@@ -10,6 +10,7 @@ looked. Both clients answer with the same JSON.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
@@ -69,6 +70,14 @@ class Client(Protocol):
     def set_paused(self, campaign_id: str, paused: bool) -> dict[str, Any]: ...
 
     def delete(self, campaign_id: str) -> None: ...
+
+    def add_link(self, campaign_id: str, url: str) -> tuple[dict[str, Any], bool]:
+        """The link ({"id", "url", "tracking_url"}), and False when the campaign had it already."""
+        ...
+
+    def links(self, campaign_id: str) -> builtins.list[dict[str, Any]]:
+        """Every link of the campaign, sorted by URL."""
+        ...
 
     def stats(
         self, campaign_id: str, start: str | None, end: str | None, tz: str | None
@@ -145,6 +154,15 @@ class ApiClient:
 
     def delete(self, campaign_id: str) -> None:
         self._request("DELETE", f"/api/campaigns/{campaign_id}")
+
+    def add_link(self, campaign_id: str, url: str) -> tuple[dict[str, Any], bool]:
+        view, status = self._request(
+            "POST", f"/api/campaigns/{campaign_id}/links", json={"url": url}, with_status=True
+        )
+        return dict(view), status == 201
+
+    def links(self, campaign_id: str) -> builtins.list[dict[str, Any]]:
+        return list(self._request("GET", f"/api/campaigns/{campaign_id}/links")["links"])
 
     def stats(
         self, campaign_id: str, start: str | None, end: str | None, tz: str | None
@@ -229,6 +247,14 @@ class StoreClient:
 
     def delete(self, campaign_id: str) -> None:
         self._run(lambda s: actions.delete_campaign(s, campaign_id))
+
+    def add_link(self, campaign_id: str, url: str) -> tuple[dict[str, Any], bool]:
+        link, new = self._run(lambda s: actions.register_link(s, self.config, campaign_id, {"url": url}))
+        return actions.link_view(campaign_id, link, self.base_url), new
+
+    def links(self, campaign_id: str) -> builtins.list[dict[str, Any]]:
+        found = self._run(lambda s: actions.list_links(s, campaign_id))
+        return [actions.link_view(campaign_id, link, self.base_url) for link in found]
 
     def stats(
         self, campaign_id: str, start: str | None, end: str | None, tz: str | None

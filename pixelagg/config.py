@@ -168,6 +168,13 @@ class CampaignsConfig:
 
 
 @dataclass(frozen=True)
+class LinksConfig:
+    max_per_campaign: int = _key(
+        200, "Links a campaign may register for click counting; more are refused.", between(1, 10_000)
+    )
+
+
+@dataclass(frozen=True)
 class ClassifyConfig:
     apple_egress_file: str | None = _key(
         None, "Apple's egress-ip-ranges.csv (MPP / Private Relay), for apple_mpp by address."
@@ -204,6 +211,7 @@ class Config:
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     campaigns: CampaignsConfig = field(default_factory=CampaignsConfig)
+    links: LinksConfig = field(default_factory=LinksConfig)
     classify: ClassifyConfig = field(default_factory=ClassifyConfig)
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     notice: NoticeConfig = field(default_factory=NoticeConfig)

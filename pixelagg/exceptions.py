@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "NotFound", "PixelaggError", "StoreError", "ValidationError"]
+__all__ = ["ConfigError", "Conflict", "NotFound", "PixelaggError", "StoreError", "ValidationError"]
 
 
 class PixelaggError(Exception):
@@ -27,3 +27,11 @@ class ValidationError(PixelaggError):
 
 class NotFound(PixelaggError):
     """The named thing (a campaign) does not exist."""
+
+
+class Conflict(PixelaggError):
+    """The request is valid but the state of what it names refuses it (a campaign's links are full)."""
+
+    def __init__(self, message: str, details: object = None) -> None:
+        super().__init__(message)
+        self.details = details

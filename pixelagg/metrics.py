@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .store import Store
 
 __all__ = [
+    "CLICK_RESULTS",
     "HIT_RESULTS",
     "LATENCY_BUCKETS",
     "CampaignTally",
@@ -52,6 +53,20 @@ HIT_RESULTS = (
     "dropped",
     "error",
 )
+
+CLICK_RESULTS = (
+    "counted",
+    "unknown_link",
+    "store_unavailable",
+    "declined",
+    "not_counted",
+    "paused",
+    "deleted",
+    "dropped",
+    "error",
+)
+"""What became of a request to /l/: a counted click (in the buffer, after the click window),
+one not counted (and why), or an unknown link (no redirect)."""
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 
@@ -155,9 +170,25 @@ class Metrics:
         self.hits = Tally("pixelagg_hits", "Pixel requests by result.", "result", HIT_RESULTS)
         self.hits_by_class = Tally("pixelagg_hits_by_class", "Counted opens by class.", "class")
         self.campaign_hits = CampaignTally(live_campaign) if campaign_labels else None
+        self.clicks = Tally(
+            "pixelagg_clicks",
+            "Link requests (/l/) by result; a held click once it is counted.",
+            "result",
+            CLICK_RESULTS,
+        )
+        self.clicks_by_class = Tally("pixelagg_clicks_by_class", "Counted clicks by class.", "class")
         self.latency = Timings("pixelagg_request_seconds", "Request latency by route.", LATENCY_BUCKETS)
         store_calls = StoreCalls(store) if store is not None else None
-        for collector in (self.hits, self.hits_by_class, self.campaign_hits, self.latency, store_calls):
+        collectors = (
+            self.hits,
+            self.hits_by_class,
+            self.campaign_hits,
+            self.clicks,
+            self.clicks_by_class,
+            self.latency,
+            store_calls,
+        )
+        for collector in collectors:
             if collector is not None:
                 r.register(collector)
         self.write_batches = Counter(

@@ -109,3 +109,26 @@ def test_the_store_file_is_not_made_by_reading(tmp_path):
     with pytest.raises(ServiceError):
         StoreClient(config).list()
     assert not (config.data_dir / DB_NAME).exists()
+
+
+def test_both_clients_register_and_list_links_alike(tmp_path, redis_url, serve):
+    """The API client and the store client give the same link for a URL, and list it alike."""
+    env = make_env(tmp_path, redis_url, PIXELAGG_SERVER_PUBLIC_URL="https://stats.example.org")
+    config = load(environ=env)
+    served = serve(env)
+    api, direct = ApiClient(config, served.url), StoreClient(config)
+    campaign, _ = api.create({"name": "Links"})
+    link, new = api.add_link(campaign["id"], "https://example.org/a")
+    assert new and link["tracking_url"] == f"https://stats.example.org/l/{campaign['id']}/{link['id']}"
+    assert direct.add_link(campaign["id"], "https://example.org/a") == (link, False)
+    assert api.links(campaign["id"]) == direct.links(campaign["id"]) == [link]
+
+
+def test_refused_link_is_a_service_error(tmp_path, redis_url, serve):
+    """A URL the API refuses is a ServiceError with its message, for the CLI's 'Error: ...'."""
+    env = make_env(tmp_path, redis_url)
+    served = serve(env)
+    api = ApiClient(load(environ=env), served.url)
+    campaign, _ = api.create({"name": "Links"})
+    with pytest.raises(ServiceError, match=r"http or https URL .*\(HTTP 422\)"):
+        api.add_link(campaign["id"], "javascript:alert(1)")

@@ -1,6 +1,6 @@
 """P2: no IP address, user agent or salt escapes into the store, its files or the logs.
 
-Sentinel hits go through the real `pixelagg serve`; then every key and value of the store, the
+Sentinel hits and clicks go through the real `pixelagg serve`; then every key and value of the store, the
 embedded store's files, Redis's AOF and RDB files and the server's captured output (its access
 log included) are searched for the sentinels as text and as packed bytes, and for their
 network prefixes. The salt may appear only in its own salt record.
@@ -21,7 +21,7 @@ from pixelagg.config import load
 from pixelagg.core.privacy import new_salt
 from pixelagg.store import open_store
 from tests import valkey as vk
-from tests.helpers import make_env, wait_for
+from tests.helpers import AUTH, make_env, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -69,7 +69,29 @@ def _send_sentinels(server, canary: str) -> str:
             http.get(server.url + path, headers={"X-Forwarded-For": IPS[0], "User-Agent": ua})
         http.get(f"{server.url}/api/campaigns?x={canary}", headers={"User-Agent": ua})
         assert wait_for(lambda: server.stats(http, cid)["opens"]["total"] == len(IPS) * 3)
+        _send_click_sentinels(http, server, cid, canary, ua)
     return cid
+
+
+def _send_click_sentinels(http: httpx.Client, server, cid: str, canary: str, ua: str) -> None:
+    """The same sentinels through a link: followed, checked with HEAD, declined, with a referrer
+    and a query; then paths that are no link. The clicks pass the click window, then the store."""
+    body = {"url": "https://example.org/offer"}
+    link = http.post(f"{server.url}/api/campaigns/{cid}/links", json=body, headers=AUTH).json()
+    path = f"/l/{cid}/{link['id']}"
+    for ip in IPS:
+        for method, headers in (
+            ("GET", {"X-Forwarded-For": ip, "User-Agent": ua}),
+            ("GET", {"X-Forwarded-For": f"{ip}, 127.0.0.1", "User-Agent": ua}),
+            ("GET", {"X-Forwarded-For": ip, "User-Agent": ua, "Sec-GPC": "1"}),
+            ("GET", {"X-Forwarded-For": ip, "User-Agent": ua, "Referer": f"https://mail.example/{canary}"}),
+            ("HEAD", {"X-Forwarded-For": ip, "User-Agent": ua}),
+        ):
+            r = http.request(method, f"{server.url}{path}?email={canary}&ip={ip}", headers=headers)
+            assert r.status_code == 302 and r.headers["location"] == body["url"]
+    for bad in (f"/l/{canary}/x", f"/l/{cid}/{canary}", f"{path}/{canary}"):
+        http.get(server.url + bad, headers={"X-Forwarded-For": IPS[0], "User-Agent": ua})
+    assert wait_for(lambda: server.stats(http, cid)["clicks"]["total"] == len(IPS) * 4)
 
 
 async def _dump_store(config) -> dict[str, bytes]:
@@ -102,6 +124,7 @@ def test_no_raw_data_in_embedded_store_or_logs(serve, tmp_path, implementation):
     server.stop()
     logs = server.logs().encode()
     assert b"GET /p/{campaign}.gif: " in logs, "the access log (its pixel summary) is on and was captured"
+    assert b"GET /l/{campaign}/{link}: " in logs, "and its clicks summary"
     config = load(environ=env)
     dump = asyncio.run(_dump_store(config))
     files = {str(p): p.read_bytes() for p in Path(config.data_dir).rglob("*") if p.is_file()}

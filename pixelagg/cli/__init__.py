@@ -1,4 +1,4 @@
-"""The command line: serve, campaign, stats, test-open, audit, privacy-notice, lists.
+"""The command line: serve, campaign, links, stats, test-open, audit, privacy-notice, lists.
 
 One module per command or group. Commands that read or change campaigns go through
 `pixelagg.client`: the running service's API, or the store directly. Every command takes
@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import campaign, lists, privacy, serve, stats, test_open
+from . import campaign, links, lists, privacy, serve, stats, test_open
 from .options import config_option
 
 __all__ = ["cli", "main"]
@@ -42,6 +42,7 @@ def _with_config_option(command: click.Command) -> None:
 for _command in (
     serve.serve,
     campaign.campaign,
+    links.links,
     stats.stats,
     test_open.test_open,
     privacy.audit,

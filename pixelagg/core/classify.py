@@ -27,14 +27,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CLASSES",
+    "CLICK_CLASSES",
     "CRAWLER_LIST_EXCLUDED",
     "HUMAN_CLASSES",
     "MACHINE_CLASSES",
+    "MACHINE_CLICK_CLASSES",
     "PROXY_CLASSES",
     "RULES",
     "Classifier",
     "Rule",
     "classify_user_agent",
+    "click_class",
     "crawler_list_patterns",
     "match_rule",
 ]
@@ -44,6 +47,24 @@ MACHINE_CLASSES = frozenset({"apple_mpp", "scanner", "bot"})
 HUMAN_CLASSES = frozenset({"human", "image_proxy"})  # the headline "human" opens
 PROXY_CLASSES = frozenset({"apple_mpp", "image_proxy"})  # the address is the proxy's
 DEFAULT_CLASS = "human"
+CLICK_CLASSES: tuple[str, ...] = ("human", "scanner", "bot")
+"""The classes of a click: a person, a mail security scanner's pre-click, or another machine."""
+MACHINE_CLICK_CLASSES = frozenset({"scanner", "bot"})
+
+
+def click_class(class_: str, head: bool = False) -> str:
+    """The class of a click, from the class its request would have as an open.
+
+    Scanners and bots stay what they are. A HEAD request is a link checker's (no browser
+    follows a link with HEAD): a scanner. A person's browser is human. The proxies of opens
+    do not follow links, so Apple MPP's bare user agent and an image proxy's are bots.
+    """
+    if class_ in MACHINE_CLICK_CLASSES:
+        return class_
+    if head:
+        return "scanner"
+    return "human" if class_ == "human" else "bot"
+
 
 Kind = Literal["empty", "exact", "contains", "regex", "list"]
 

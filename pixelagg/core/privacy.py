@@ -27,6 +27,7 @@ __all__ = [
     "Client",
     "Salt",
     "bucket_region",
+    "clicker_key",
     "client_address",
     "new_salt",
     "salt_window",
@@ -88,6 +89,12 @@ def visitor_key(salt: Salt | bytes, address: str, user_agent: str, campaign_id: 
         )
     )
     return h.digest()
+
+
+def clicker_key(salt: Salt | bytes, address: str, user_agent: str, campaign_id: str) -> bytes:
+    """The element counted for unique clickers: `visitor_key`'s keyed hash with a prefix of its
+    own, so a reader's open and click are two elements (the first click is counted once too)."""
+    return visitor_key(salt, address, user_agent, "click\x00" + campaign_id)
 
 
 _MAPPED_PREFIX = b"\x00" * 10 + b"\xff\xff"

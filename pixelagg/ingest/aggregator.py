@@ -177,6 +177,24 @@ class Aggregator:
         self._current.add_open(campaign_id, timestamp, class_, region, element, window, self.period, family)
         return True
 
+    def add_click(
+        self,
+        campaign_id: str,
+        timestamp: float,
+        class_: str,
+        link: str,
+        region: str,
+        element: bytes | None,
+        window: tuple[int, float] | None = None,
+    ) -> bool:
+        """Accept one click on a link (classified already); False when dropped."""
+        if not self._admit(campaign_id):
+            return False
+        if not self._earliest <= timestamp <= self._latest:
+            timestamp = self._restamp(timestamp)
+        self._current.add_click(campaign_id, timestamp, class_, link, region, element, window, self.period)
+        return True
+
     def add_declined(self, campaign_id: str, timestamp: float) -> bool:
         """Accept one declined request (GPC/DNT); False when dropped."""
         if not self._admit(campaign_id):

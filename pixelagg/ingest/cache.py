@@ -138,20 +138,22 @@ class CampaignCache:
             return salt
         return None
 
-    def _store_slow(self) -> bool:
+    def store_slow(self) -> bool:
+        """Whether a lookup ran over its budget or failed in the last STORE_DOWN_SECONDS."""
         return time.monotonic() < self._slow_until
 
-    def _slow(self) -> None:
+    def mark_slow(self) -> None:
+        """Note that the store is slow or down: lookups do not wait for a while."""
         self._slow_until = time.monotonic() + STORE_DOWN_SECONDS
 
-    async def _within_budget(self, task: asyncio.Task[Any]) -> Any:
+    async def within_budget(self, task: asyncio.Task[Any]) -> Any:
         """The task's result if it comes within the budget; StoreUnavailable otherwise."""
-        if self._store_slow() and not task.done():
+        if self.store_slow() and not task.done():
             raise StoreUnavailable
         try:
             return await asyncio.wait_for(asyncio.shield(task), LOOKUP_BUDGET)
         except TimeoutError:
-            self._slow()
+            self.mark_slow()
             raise StoreUnavailable from None
 
     async def lookup(self, campaign_id: str) -> Campaign | None:
@@ -166,11 +168,11 @@ class CampaignCache:
         task = self._lookups.get(campaign_id)
         if task is None:
             # While the store is slow, one lookup at a time probes it.
-            if len(self._lookups) >= (1 if self._store_slow() else MAX_LOOKUPS):
+            if len(self._lookups) >= (1 if self.store_slow() else MAX_LOOKUPS):
                 raise StoreUnavailable
             task = asyncio.get_running_loop().create_task(self._fetch(campaign_id))
             self._lookups[campaign_id] = task
-        found = await self._within_budget(task)
+        found = await self.within_budget(task)
         if found is _Failed.FAILED:
             raise StoreUnavailable
         return found  # type: ignore[no-any-return]
@@ -179,7 +181,7 @@ class CampaignCache:
         try:
             campaign = await self.store.get_campaign(campaign_id)
         except StoreError:
-            self._slow()
+            self.mark_slow()
             return _Failed.FAILED
         finally:
             self._lookups.pop(campaign_id, None)
@@ -201,12 +203,12 @@ class CampaignCache:
         self._salts.pop(campaign_id, None)  # its window is over: forget it here too
         task = self._inflight.get(campaign_id)
         if task is None:
-            if self._store_slow() and self._inflight:
+            if self.store_slow() and self._inflight:
                 return None
             task = asyncio.get_running_loop().create_task(self._fetch_salt(campaign_id, now))
             self._inflight[campaign_id] = task
         try:
-            return await self._within_budget(task)  # type: ignore[no-any-return]
+            return await self.within_budget(task)  # type: ignore[no-any-return]
         except StoreUnavailable:
             return None
 
@@ -214,7 +216,7 @@ class CampaignCache:
         try:
             salt = await self.store.window_salt(campaign_id, now, self.window_seconds)
         except StoreError:
-            self._slow()
+            self.mark_slow()
             return None
         finally:
             self._inflight.pop(campaign_id, None)

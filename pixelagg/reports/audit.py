@@ -175,7 +175,20 @@ async def run_audit(
     )
 
 
-_ORDER = ("campaigns", "meta", "w", "salt:{window}", "seen:{window}", "d:{YYYYMMDD}", "u:", "r:", "rel")
+_ORDER = (
+    "campaigns",
+    "meta",
+    "w",
+    "salt:{window}",
+    "seen:{window}",
+    "d:{YYYYMMDD}",
+    "u:",
+    "r:",
+    "v:",
+    "k:",
+    "links",
+    "rel",
+)
 
 
 def _pattern_order(item: tuple[str, int]) -> tuple[int, str]:

@@ -3,7 +3,8 @@
 `Tally.add` looks at one key: its generic pattern and TTL; whether its type is the one its
 pattern calls for (a sketch is a sketch, a salt 32 bytes, a seen set 16-byte keyed hashes);
 IP-address-like, e-mail-like or user-agent-like text in its name, its text values, strings
-that are no sketch and set members that are no keyed hash. It keeps what later checks need:
+that are no sketch and set members that are no keyed hash (in a link's URL, which the sender
+registered, such text is a warning: a link made for one recipient?). It keeps what later checks need:
 campaign metas, salts, counted opens, and values that could hold a copy of a salt. Problems
 are counted per (severity, check, pattern, detail): a finding names those, never a value.
 """
@@ -39,6 +40,9 @@ EXPECTED_KINDS = {
     "salt:{window}": "string",
     "u:{YYYYMMDD}:{class}": "hll",
     "r:{YYYYMMDD}:{region}": "hll",
+    "v:{YYYYMMDD}:{class}": "hll",
+    "k:{YYYYMMDD}:{link}": "hll",
+    "links": "hash",
     "seen:{window}": "set",
 }
 _USER_TEXT = tuple(f.name for f in CAMPAIGN_FIELDS if f.typed_by_people)
@@ -163,13 +167,15 @@ class Tally:
     def _text(self, pattern: str, fields: Mapping[str, str]) -> None:
         """Search hash field names and values and zset members (not scores) for raw data."""
         part = generic_part(pattern)
-        is_meta, is_index = part == "meta", part == "campaigns"
+        is_meta, is_index, is_links = part == "meta", part == "campaigns", part == "links"
         found: set[tuple[str, str]] = set()
         for name, value in fields.items():
             texts = [("field names", name)] if is_index else [("field names", name), ("values", value)]
             for where, text in texts:
                 for kind in find_raw_data(text):
-                    if is_meta and name in _USER_TEXT:
+                    if is_links and where == "values":  # a URL the sender registered
+                        found.add(("warning", f"{kind}-like text in a link's URL"))
+                    elif is_meta and name in _USER_TEXT:
                         if not (name == _NAME_FIELD and kind == "e-mail address"):
                             found.add(("warning", f"{kind}-like text in the campaign field '{name}'"))
                     else:

@@ -32,6 +32,7 @@ __all__ = [
     "Interval",
     "Range",
     "Rate",
+    "click_rates",
     "estimate_open_rate",
 ]
 
@@ -355,3 +356,36 @@ def estimate_open_rate(
         w, w_low, w_high = interval(2)
         without = Interval(w, _clip(w_low, 0.0, w), _clip(w_high, w, 1.0))
     return Estimate(open_rate, observed, apple_mpp, without)
+
+
+def click_rates(
+    recipients: int, clickers: Interval, open_rate: Interval | None
+) -> tuple[Interval | None, Interval | None]:
+    """The click rate and the click-to-open rate of a campaign; None where they cannot be had.
+
+    `clickers` is the estimate of distinct human clickers with its 95 % interval (the sketch's
+    bounds, or the release noise's). The click rate divides it by the recipients. The
+    click-to-open rate divides it by the readers the open rate estimates (rate x recipients):
+    its interval runs from the fewest clickers over the most readers to the most clickers over
+    the fewest, so it holds both intervals' uncertainty; a reader may click with images off,
+    so it is capped at 1. Without readers it is None.
+    """
+    if recipients <= 0:
+        return None, None
+    n = float(recipients)
+    rate = Interval(
+        _clip(clickers.estimate / n, 0.0, 1.0),
+        _clip(clickers.low / n, 0.0, 1.0),
+        _clip(clickers.high / n, 0.0, 1.0),
+    )
+    if open_rate is None or open_rate.estimate * n < 1:
+        return rate, None
+    readers_low = max(open_rate.low * n, 1.0)
+    readers_high = max(open_rate.high * n, readers_low)
+    estimate = _clip(clickers.estimate / (open_rate.estimate * n), 0.0, 1.0)
+    ctor = Interval(
+        estimate,
+        _clip(clickers.low / readers_high, 0.0, estimate),
+        _clip(clickers.high / readers_low, estimate, 1.0),
+    )
+    return rate, ctor

@@ -1,4 +1,5 @@
-"""The privacy-notice section a sender pastes into their privacy statement.
+"""The privacy-notice section a sender pastes into their privacy statement: the pixel and
+the counting of clicks on a campaign's shared links.
 
 Pure: the text is built from the live configuration and the legal bases of the live
 campaigns, in English or Dutch, as Markdown or as an HTML ``<section>`` fragment.
@@ -117,6 +118,47 @@ def _figures(config: Config, lang: str) -> str:
     )
 
 
+def _links(config: Config, lang: str) -> str:
+    """Link counting: what a click is counted as, that links are shared, that nothing goes onwards."""
+    p = config.privacy
+    base = (config.server.public_url or "").rstrip("/")
+    if lang == "nl":
+        where = f" (het webadres begint dan met {base}/l/)" if base else ""
+        country = ", per land" if p.regions == "country" else ""
+        released = (
+            " Ook cijfers over klikken geven we alleen vrij met differentiële privacy, binnen "
+            "hetzelfde budget."
+            if p.epsilon is not None
+            else ""
+        )
+        return (
+            f"Loopt een link in onze nieuwsbrief via deze dienst{where}, dan is het webadres van die "
+            "link voor alle ontvangers hetzelfde: er staat niets in waaraan wij u kunnen herkennen. "
+            "Volgt u zo’n link, dan tellen we die klik op dezelfde manier en volgens dezelfde regels "
+            f"als een opening: per nieuwsbrief, link en dag{country}, en of de klik van een mens kwam "
+            "of van een machine, zoals een beveiligingsscanner die links controleert voordat de mail "
+            "wordt bezorgd. Daarna sturen we u meteen door naar het adres van de link; we voegen er "
+            "niets aan toe en sturen geen verwijzing (referrer) mee, dus de website waar u uitkomt, "
+            f"hoort van ons niets over u.{released}"
+        )
+    where = f" (its address then begins with {base}/l/)" if base else ""
+    country = ", per country" if p.regions == "country" else ""
+    released = (
+        " Figures about clicks are released with differential privacy too, within the same budget."
+        if p.epsilon is not None
+        else ""
+    )
+    return (
+        f"When a link in our newsletter leads through this service{where}, the link’s address is "
+        "the same for every recipient: it contains nothing that identifies you. When you follow "
+        "such a link, we count the click in the same way and under the same rules as an open: per "
+        f"newsletter, link and day{country}, and whether it came from a person or from a machine, "
+        "such as a security scanner that checks links before the mail is delivered. You are then "
+        "sent straight on to the link’s address: we add nothing to it and send no referrer, so the "
+        f"website you reach learns nothing about you from us.{released}"
+    )
+
+
 def _basis_words(use: LegalBasisUse, lang: str) -> str:
     """One legal basis in words, as the end of 'The legal basis is ...'."""
     reference = use.reference or _NO_REFERENCE[lang]
@@ -216,12 +258,16 @@ def _blocks_en(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         tuple(measured),
         _figures(config, "en"),
         *memory,
+        _links(config, "en"),
         *_legal_basis(uses, "en"),
-        "You can block this measurement by turning off the automatic loading of remote images "
-        "(sometimes called external content) in your mail program. If your mail program or "
-        f"browser sends {signals}, we do not count that request: the image is still delivered, "
-        "but we only keep a count, without any details, of requests that asked not to be counted.",
-        f"To object to this measurement or to ask about it, {whom}.",
+        "You can block the counting of opens by turning off the automatic loading of remote images "
+        "(sometimes called external content) in your mail program; that does not stop the "
+        f"counting of clicks. If your mail program or browser sends {signals}, we do not count "
+        "that request: the image is still delivered, but we only keep a count, without any "
+        "details, of requests that asked not to be counted; a link still takes you to its "
+        "destination, and nothing about that click is kept.",
+        f"To object to this measurement or to ask about it, {whom}. If you object, we send you our "
+        "newsletters without the image and with links that lead straight to their destination.",
     ]
 
 
@@ -295,13 +341,17 @@ def _blocks_nl(config: Config, uses: Sequence[LegalBasisUse]) -> list[_Block]:
         tuple(measured),
         _figures(config, "nl"),
         *memory,
+        _links(config, "nl"),
         *_legal_basis(uses, "nl"),
-        "U kunt deze meting tegenhouden door in uw e-mailprogramma het automatisch laden van "
-        f"externe afbeeldingen uit te zetten. Stuurt uw e-mailprogramma of browser {signals} "
-        "mee, dan tellen we dat verzoek niet. Het plaatje wordt dan nog wel geleverd, maar we "
-        "houden alleen bij hoeveel verzoeken vroegen om niet geteld te worden, zonder verdere "
-        "gegevens.",
-        f"Wilt u bezwaar maken tegen deze meting of heeft u er vragen over, {whom}.",
+        "U kunt het tellen van openingen tegenhouden door in uw e-mailprogramma het automatisch "
+        "laden van externe afbeeldingen uit te zetten; het tellen van klikken houdt dat niet "
+        f"tegen. Stuurt uw e-mailprogramma of browser {signals} mee, dan tellen we dat verzoek "
+        "niet. Het plaatje wordt dan nog wel geleverd, maar we houden alleen bij hoeveel "
+        "verzoeken vroegen om niet geteld te worden, zonder verdere gegevens; een link brengt u "
+        "nog steeds naar zijn bestemming, en van die klik bewaren we niets.",
+        f"Wilt u bezwaar maken tegen deze meting of heeft u er vragen over, {whom}. Maakt u "
+        "bezwaar, dan sturen we u onze nieuwsbrieven zonder het plaatje en met links die "
+        "rechtstreeks naar hun bestemming gaan.",
     ]
 
 

@@ -1,7 +1,8 @@
-"""The release step: every figure about opens that leaves pixelagg is a sum of released cells.
+"""The release step: every figure about opens and clicks that leaves pixelagg is a sum of
+released cells.
 
 A cell (reports/cells.py) is a count over one closed release period or one closed UTC day, in
-one class or region. The first time a cell is asked for, its exact count is read from the
+one class, region or link. The first time a cell is asked for, its exact count is read from the
 store's counters, discrete Laplace noise is added (reports/noise.py) and the noisy value is
 frozen in the store with set-if-absent: every later read, by any process, gets the same
 number. Sums over ranges, days in any time zone and campaign totals are computed from frozen
@@ -20,7 +21,17 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..core.campaign import Campaign
 from ..core.regions import REGION_DOMAIN, UNKNOWN_REGION
-from ..store.batch import DECLINED_FIELD, first_field, hour_field, parse_counter_field, slot_field
+from ..store.batch import (
+    DECLINED_FIELD,
+    click_hour_field,
+    click_slot_field,
+    first_click_field,
+    first_field,
+    hour_field,
+    parse_click_field,
+    parse_counter_field,
+    slot_field,
+)
 from .cells import DAY, Cell, Clock, Term, cover
 from .noise import Budget, add_noise
 
@@ -28,7 +39,7 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..store import Store
 
-__all__ = ["Figure", "Policy", "Release", "day_key"]
+__all__ = ["Figure", "Policy", "Release", "day_key", "link_dim"]
 
 K = TypeVar("K")
 Z_95 = 1.96
@@ -94,6 +105,11 @@ class Figure:
 
 
 ZERO = Figure(0)
+
+
+def link_dim(link: str, class_: str) -> str:
+    """The dimension of a per-link cell: the link id and the click class."""
+    return f"{link}.{class_}"
 
 
 def day_key(day: int) -> str:
@@ -206,11 +222,17 @@ class Release(Generic[K]):
         if cell.kind == "l":
             name = hour_field(slot, cell.dim) if period == 3600 else slot_field(slot, cell.dim)
             return fields.get(name, 0)
+        if cell.kind == "q":
+            return fields.get(first_click_field(slot, cell.dim), 0)
+        if cell.kind == "k":
+            name = click_hour_field(slot, cell.dim) if period == 3600 else click_slot_field(slot, cell.dim)
+            return fields.get(name, 0)
         raise ValueError(f"no period cells of kind {cell.kind!r}")
 
 
 def _day_sums(fields: Mapping[str, int]) -> dict[tuple[str, str], int]:
-    """A UTC day's exact counts per (kind, dimension): loads and first opens by class, regions, declined."""
+    """A UTC day's exact counts per (kind, dimension): loads and first opens by class, regions,
+    clients, declined; clicks and first clicks by class, clicks by link and class, by region."""
     sums: dict[tuple[str, str], int] = defaultdict(int)
     for name, count in fields.items():
         if name == DECLINED_FIELD:
@@ -218,6 +240,15 @@ def _day_sums(fields: Mapping[str, int]) -> dict[tuple[str, str], int]:
             continue
         parsed = parse_counter_field(name)
         if parsed is None:
+            click = parse_click_field(name)
+            if click is None or click.kind == "j":  # sub-hour clicks repeat the hours'
+                continue
+            if click.kind == "n":
+                sums[("n", link_dim(click.link, click.dim))] += count
+            elif click.kind == "g":
+                sums[("g", click.dim if click.dim in REGION_DOMAIN else UNKNOWN_REGION)] += count
+            else:
+                sums[(click.kind, click.dim)] += count
             continue
         kind, _, dim = parsed
         if kind == "h":

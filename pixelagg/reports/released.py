@@ -2,8 +2,10 @@
 
 Totals, classes and days come from the loads and first-opens histograms; hours (the first 72
 after opens began) from period cells; regions and declined requests from day cells of closed
-UTC days. Nothing here reads a count from the store except through `Release`. A campaign below
-`privacy.min_recipients` gets a `Withheld` answer instead of figures.
+UTC days. Clicks likewise (reports/clicks.py): totals, classes, days and unique clickers from
+the clicks and first-clicks histograms, links and regions from closed UTC days. Nothing here
+reads a count from the store except through `Release`. A campaign below `privacy.min_recipients`
+gets a `Withheld` answer instead of figures.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..core.clients import CLIENT_FAMILIES
 from ..core.regions import OTHER_REGION, REGION_DOMAIN
 from ..store import Store
 from .cells import DAY, Term
+from .clicks import ask_released_clicks, day_spans, released_clicks
 from .estimate import estimate_open_rate
 from .release import Figure, Policy, Release
 from .report import (
@@ -118,14 +121,15 @@ async def released_report(
         message = withheld_message(policy.min_recipients)
         return Withheld(ref, days, "too_few_recipients", message, release_info(policy, None, None))
     release: Release[Hashable] = Release(store, campaign, policy, now)
+    links = await store.list_links(campaign.id)
     # Released figures change only when a period closes, and every read of them is the same:
     # a report is computed once per closed period (a 90-day one sums ~27,000 frozen cells).
-    key = (id(store), campaign, start, end, tz_name, min_bucket, policy, release.clock.closed)
+    key = (id(store), campaign, start, end, tz_name, min_bucket, policy, release.clock.closed, tuple(links))
     cached = _REPORTS.get(key)
     if cached is not None:
         _REPORTS.move_to_end(key)
         return cached
-    report = await _released(release, campaign, ref, days, tz, min_bucket, policy)
+    report = await _released(release, campaign, ref, days, tz, min_bucket, policy, links)
     _REPORTS[key] = report
     if len(_REPORTS) > REPORT_CACHE_SIZE:
         _REPORTS.popitem(last=False)
@@ -140,6 +144,7 @@ async def _released(
     tz: ZoneInfo,
     min_bucket: int,
     policy: Policy,
+    links: dict[str, str],
 ) -> Report:
     assert policy.budget is not None
     start, end = days.start, days.end
@@ -167,6 +172,7 @@ async def _released(
     release.ask(("declined",), "x", "", closed)
     for family in CLIENT_FAMILIES:
         release.ask(("client", family), "c", family, closed)
+    ask_released_clicks(release, span, day_spans(local_days, tz), closed, list(links), uniques)
     got = await release.answer()
 
     def total(prefix: tuple[Hashable, ...], classes: Iterable[str]) -> Figure:
@@ -232,6 +238,16 @@ async def _released(
         open_rate_observed=rated.observed,
         apple_mpp=rated.apple_mpp,
         open_rate_without_mpp=rated.without_mpp,
+        clicks=released_clicks(
+            got,
+            local_days,
+            links,
+            min_bucket,
+            uniques,
+            policy.budget.epsilon,
+            campaign.recipients,
+            rated.open_rate,
+        ),
     )
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, Union, get_args, get_origin, get_type_hints
 
-from ..core.classify import CLASSES, HUMAN_CLASSES
+from ..core.classify import CLASSES, CLICK_CLASSES, HUMAN_CLASSES, MACHINE_CLICK_CLASSES
 from ..exceptions import PixelaggError
 
 if TYPE_CHECKING:
@@ -25,19 +25,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BY_CLASS",
+    "BY_CLICK_CLASS",
+    "OTHER_LINK",
     "Bounds",
     "CampaignRef",
+    "ClickDayRow",
+    "ClickRegionRow",
+    "Clicks",
     "ClientRow",
     "ComparisonRow",
     "DayRange",
     "DayRow",
     "HourRow",
+    "LinkRow",
     "OpenRate",
     "Opens",
     "RateBounds",
     "RegionRow",
     "ReleaseInfo",
     "Report",
+    "UniqueClickers",
     "UniqueOpens",
     "Withheld",
     "client_rows",
@@ -49,6 +56,10 @@ T = TypeVar("T")
 
 BY_CLASS: Mapping[str, Any] = {"keys": CLASSES}
 """Field metadata of a mapping with one entry per class, in the order of CLASSES."""
+BY_CLICK_CLASS: Mapping[str, Any] = {"keys": CLICK_CLASSES}
+"""Field metadata of a mapping with one entry per click class, in the order of CLICK_CLASSES."""
+OTHER_LINK = "other"
+"""The id of the row that sums the links too little clicked to be shown on their own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +175,94 @@ class ClientRow:
 
 
 @dataclass(frozen=True, slots=True)
+class UniqueClickers(Bounds):
+    """Distinct clickers of every class (the bounds themselves), of people, and of each class."""
+
+    human: Bounds
+    by_class: Mapping[str, Bounds] = field(metadata=BY_CLICK_CLASS)
+    method: str
+
+
+@dataclass(frozen=True, slots=True)
+class LinkRow:
+    """One registered link's clicks in the range, or the row 'other' (id 'other', url null):
+    the links whose clicks are too few to show on their own, summed, so that no row describes
+    one recipient (a link registered per recipient is folded in there)."""
+
+    id: str
+    url: str | None
+    clicks: int
+    by_class: Mapping[str, int] = field(metadata=BY_CLICK_CLASS)
+    unique_human_clickers: Bounds | None
+    """Distinct people who followed this link; null under differential privacy (links are
+    released as clicks only, like regions), when uniques are off, and for 'other'."""
+
+    @property
+    def human(self) -> int:
+        return self.by_class["human"]
+
+    @property
+    def machine(self) -> int:
+        return sum(self.by_class[c] for c in MACHINE_CLICK_CLASSES)
+
+
+@dataclass(frozen=True, slots=True)
+class ClickDayRow:
+    """The clicks of one local day."""
+
+    day: date = field(metadata={"json": "date"})
+    clicks: int
+    human_clicks: int
+    machine_clicks: int
+    unique_clickers: int
+    """Distinct clickers of every class that day (0 when uniques are off)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClickRegionRow:
+    """Clicks from one region bucket: a country, 'unknown' or the merged 'other'."""
+
+    region: str
+    clicks: int
+
+
+@dataclass(frozen=True, slots=True)
+class Clicks:
+    """Follows of the campaign's registered links (/l/{campaign}/{link}) in the range.
+
+    Machine clicks (mail security scanners following every link before delivery, other bots)
+    are counted apart from people's: `by_class` has one entry per click class.
+    """
+
+    total: int
+    by_class: Mapping[str, int] = field(metadata=BY_CLICK_CLASS)
+    machine_share: float | None
+    """(scanner + bot clicks) / clicks; null without clicks."""
+    unique_clickers: UniqueClickers
+    click_rate: RateBounds | None
+    """Distinct human clickers over recipients, with the bounds divided likewise; null
+    without a recipients figure."""
+    click_to_open_rate: RateBounds | None
+    """Distinct human clickers over estimated readers (open rate x recipients), capped at 1;
+    null without a recipients figure or without readers."""
+    links: int
+    """Links registered for the campaign."""
+    by_link: tuple[LinkRow, ...]
+    by_day: tuple[ClickDayRow, ...]
+    by_region: tuple[ClickRegionRow, ...]
+
+    @property
+    def human(self) -> int:
+        """Clicks by people."""
+        return self.by_class["human"]
+
+    @property
+    def machine(self) -> int:
+        """Clicks by scanners and bots."""
+        return sum(self.by_class[c] for c in MACHINE_CLICK_CLASSES)
+
+
+@dataclass(frozen=True, slots=True)
 class ReleaseInfo:
     """How the figures were released: exact and live, or with differential privacy."""
 
@@ -205,6 +304,8 @@ class Report:
     """Recipients with Apple Mail Privacy Protection on, estimated from its prefetch loads."""
     open_rate_without_mpp: RateBounds | None
     """The open rate among the other recipients (the figure other tools show)."""
+    clicks: Clicks
+    """Follows of the campaign's links, by class, link, day and region."""
 
     def to_json(self) -> dict[str, Any]:
         """The report as the API serves it."""

@@ -1,4 +1,4 @@
-"""Statistics of a campaign: totals, uniques with error bars, classes, days, hours, regions.
+"""Statistics of a campaign: totals, uniques with error bars, classes, days, hours, regions, clicks.
 
 Counters are kept per UTC hour, so days and hours can be reported in any time zone. Unique
 opens come from per-UTC-day sketches: a local day's unique figure is the UTC day's (see
@@ -20,6 +20,7 @@ from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
 from ..core.regions import OTHER_REGION as OTHER
 from ..store import SketchRef, Store
 from ..store.batch import DECLINED_FIELD, parse_counter_field
+from .clicks import exact_clicks
 from .release import Figure, Policy
 from .released import COUNTS_ONLY_METHOD, FIRST_HOURS, NOT_SEEN, rates, released_report
 from .report import (
@@ -250,4 +251,15 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
         open_rate_observed=rated.observed,
         apple_mpp=rated.apple_mpp,
         open_rate_without_mpp=rated.without_mpp,
+        clicks=await exact_clicks(
+            store,
+            campaign,
+            counters,
+            tz,
+            local_days,
+            in_range_utc_days,
+            query.min_bucket,
+            counts_uniques,
+            rated.open_rate,
+        ),
     )

@@ -7,7 +7,7 @@ import io
 from datetime import UTC, datetime, timedelta
 
 from .release import RELEASE_DELAY_SECONDS
-from .report import ReleaseInfo, Report, Withheld
+from .report import OTHER_LINK, Clicks, RateBounds, ReleaseInfo, Report, Withheld
 
 __all__ = ["format_stats", "next_release", "period_text", "stats_csv", "utc_time"]
 
@@ -53,6 +53,47 @@ def _privacy_lines(report: Report | Withheld) -> list[str]:
                 "at a time (privacy.release_period_seconds)"
             )
     return [*lines, *(f"Note: {note}" for note in info.notes)]
+
+
+def _rate(rate: RateBounds | None, missing: str) -> str:
+    return missing if rate is None else f"{rate.estimate:.1%}  ({rate.low:.1%} - {rate.high:.1%})"
+
+
+def _click_lines(clicks: Clicks, campaign_id: str) -> list[str]:
+    """The clicks part of the table: headline figures, then classes, links, days and regions."""
+    if not clicks.links:
+        return ["", f"{'Clicks':<{_WIDTH}}- (no links: pixelagg links rewrite FILE --campaign {campaign_id})"]
+    u, h = clicks.unique_clickers, clicks.unique_clickers.human
+    share = "" if clicks.machine_share is None else f", {clicks.machine_share:.1%}"
+    lines = [
+        "",
+        f"{'Clicks':<{_WIDTH}}{clicks.total}  (human {clicks.human}, machine {clicks.machine}{share}) "
+        f"on {clicks.links} link{'s' * (clicks.links != 1)}",
+        f"{'Unique clickers':<{_WIDTH}}{u.estimate}  ({u.low} - {u.high}, 95%)",
+        f"{'Human clickers':<{_WIDTH}}{h.estimate}  ({h.low} - {h.high}, 95%)",
+        f"{'Click rate':<{_WIDTH}}{_rate(clicks.click_rate, '- (set --recipients to get one)')}",
+        f"{'Click-to-open rate':<{_WIDTH}}{_rate(clicks.click_to_open_rate, '-')}",
+    ]
+    if not clicks.total:
+        return lines
+    lines += ["", f"{'CLICK CLASS':<14}{'CLICKS':>8}{'UNIQUE':>9}"]
+    for class_, n in clicks.by_class.items():
+        lines.append(f"{class_:<14}{n:>8}{u.by_class[class_].estimate:>9}")
+    lines += ["", f"{'LINK':<14}{'CLICKS':>8}{'HUMAN':>8}{'MACHINE':>9}{'PEOPLE':>8}  URL"]
+    for link in clicks.by_link:
+        people = "-" if link.unique_human_clickers is None else str(link.unique_human_clickers.estimate)
+        url = "(links too little clicked to show on their own)" if link.id == OTHER_LINK else link.url
+        lines.append(f"{link.id:<14}{link.clicks:>8}{link.human:>8}{link.machine:>9}{people:>8}  {url}")
+    lines += ["", f"{'CLICK DAY':<14}{'CLICKS':>8}{'HUMAN':>8}{'MACHINE':>9}{'UNIQUE':>8}"]
+    for day in clicks.by_day:
+        lines.append(
+            f"{day.day.isoformat():<14}{day.clicks:>8}{day.human_clicks:>8}{day.machine_clicks:>9}"
+            f"{day.unique_clickers:>8}"
+        )
+    if clicks.by_region:
+        lines += ["", f"{'CLICK REGION':<14}{'CLICKS':>8}"]
+        lines += [f"{region.region:<14}{region.clicks:>8}" for region in clicks.by_region]
+    return lines
 
 
 def format_stats(report: Report | Withheld) -> str:
@@ -112,11 +153,37 @@ def format_stats(report: Report | Withheld) -> str:
         lines += ["", f"{'MAIL CLIENT':<14}{'OPENS':>8}{'SHARE':>9}"]
         for client in report.by_client:
             lines.append(f"{client.family:<14}{client.opens:>8}{client.share:>9.1%}")
+    lines += _click_lines(report.clicks, c.id)
     return "\n".join([*lines, "", *_privacy_lines(report)])
 
 
+def _click_rows(clicks: Clicks) -> list[list[object]]:
+    """The clicks as CSV rows: the count column holds clicks, the unique ones distinct clickers."""
+    u, h = clicks.unique_clickers, clicks.unique_clickers.human
+    rows: list[list[object]] = [
+        ["clicks", "all", clicks.total, u.estimate, u.low, u.high],
+        ["clicks", "human", clicks.human, h.estimate, h.low, h.high],
+        ["clicks", "machine", clicks.machine, "", "", ""],
+    ]
+    for class_, n in clicks.by_class.items():
+        b = u.by_class[class_]
+        rows.append(["click_class", class_, n, b.estimate, b.low, b.high])
+    for link in clicks.by_link:
+        key = link.url or link.id  # the folded row: 'other'
+        rows.append(["click_link", key, link.clicks, "", "", ""])
+        people = link.unique_human_clickers
+        bounds = ["", "", ""] if people is None else [people.estimate, people.low, people.high]
+        rows.append(["click_link_human", key, link.human, *bounds])
+    for day in clicks.by_day:
+        rows.append(["click_day", day.day.isoformat(), day.clicks, day.unique_clickers, "", ""])
+    for region in clicks.by_region:
+        rows.append(["click_region", region.region, region.clicks, "", "", ""])
+    return rows
+
+
 def stats_csv(report: Report | Withheld) -> str:
-    """The report as CSV rows of (section, key, opens, unique_opens, low, high)."""
+    """The report as CSV rows of (section, key, opens, unique_opens, low, high); in the click_
+    sections the count is of clicks and the uniques are distinct clickers."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["section", "key", "opens", "unique_opens", "unique_low", "unique_high"])
@@ -140,4 +207,5 @@ def stats_csv(report: Report | Withheld) -> str:
         writer.writerow(["region", region.region, region.opens, unique, "", ""])
     for client in report.by_client:
         writer.writerow(["client", client.family, client.opens, "", "", ""])
+    writer.writerows(_click_rows(report.clicks))
     return out.getvalue()

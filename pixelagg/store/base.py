@@ -12,12 +12,30 @@ from .batch import Batch, SketchRef
 from .keys import KeyInfo
 from .salts import SaltStore
 
-__all__ = ["MISSING", "PAUSED", "SketchRef", "Store", "WriteResult"]
+__all__ = [
+    "LINKS_FULL",
+    "LINK_ADDED",
+    "LINK_EXISTS",
+    "LINK_TAKEN",
+    "MISSING",
+    "PAUSED",
+    "SketchRef",
+    "Store",
+    "WriteResult",
+]
 
 MISSING = "missing"
 """A campaign refused by a write because the store has no such campaign."""
 PAUSED = "paused"
 """A campaign refused by a write because it is paused."""
+LINK_ADDED = "added"
+"""add_link: the link is new."""
+LINK_EXISTS = "exists"
+"""add_link: the campaign has this link (the same id and URL) already."""
+LINK_TAKEN = "taken"
+"""add_link: the id belongs to another URL (try the next id)."""
+LINKS_FULL = "full"
+"""add_link: the campaign has as many links as it may."""
 
 
 @dataclass
@@ -83,6 +101,19 @@ class Store(Protocol):
 
     async def delete_campaign(self, campaign_id: str) -> bool:
         """Erase every key of the campaign. False when it did not exist."""
+        ...
+
+    async def add_link(self, campaign_id: str, link_id: str, url: str, max_links: int) -> str:
+        """Register a link, atomically: LINK_ADDED, LINK_EXISTS, LINK_TAKEN, LINKS_FULL, or
+        MISSING (no such campaign). The links' key gets the retention TTL."""
+        ...
+
+    async def list_links(self, campaign_id: str) -> dict[str, str]:
+        """link id -> URL of every link of the campaign, sorted by URL."""
+        ...
+
+    async def get_link(self, campaign_id: str, link_id: str) -> str | None:
+        """The URL of one link, or None when the campaign has no such link."""
         ...
 
     async def window_salt(self, campaign_id: str, now: float, window_seconds: int) -> Salt | None:

@@ -1,5 +1,9 @@
 """A batch of pre-aggregated hits: counters summed per field, sketch elements deduplicated per key.
 
+Opens and clicks share a campaign's day hashes under field names of their own: opens `h`, `l`,
+`f`, `r`, `c` and `declined`; clicks `k` (per hour), `j` (per shorter release period), `q`
+(first clicks), `n` (per link) and `g` (per region).
+
 The aggregator fills one between flushes; the store writes it in one round trip. Two batches
 merge, so a batch that failed to write is kept and retried together with newer hits.
 """
@@ -10,15 +14,23 @@ import functools
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 __all__ = [
     "DECLINED_FIELD",
     "Batch",
     "CampaignBatch",
+    "ClickField",
     "SketchRef",
+    "click_hour_field",
+    "click_region_field",
+    "click_slot_field",
     "client_field",
+    "first_click_field",
     "first_field",
     "hour_field",
+    "link_field",
+    "parse_click_field",
     "parse_counter_field",
     "region_field",
     "slot_field",
@@ -27,8 +39,9 @@ __all__ = [
 DECLINED_FIELD = "declined"
 
 SketchRef = tuple[str, str, str]
-"""(kind, day, dimension) of one HyperLogLog: kind 'u' per class, 'r' per region. A batch keys
-its sketch elements by it; the store's count_unique takes groups of them."""
+"""(kind, day, dimension) of one HyperLogLog: kind 'u' per class, 'r' per region (openers),
+'v' per class and 'k' per link (human clickers). A batch keys its sketch elements by it; the
+store's count_unique takes groups of them."""
 
 
 @functools.lru_cache(maxsize=1024)  # 24 hours x a handful of classes: formatted once each
@@ -76,6 +89,64 @@ def parse_counter_field(name: str) -> tuple[str, int, str] | None:
     return None
 
 
+@functools.lru_cache(maxsize=1024)
+def click_hour_field(hour: int, class_: str) -> str:
+    """The day-hash field of clicks in one UTC hour and click class: k|HH|class."""
+    return f"k|{hour:02d}|{class_}"
+
+
+@functools.lru_cache(maxsize=4096)
+def click_slot_field(slot: int, class_: str) -> str:
+    """The day-hash field of clicks in one release period shorter than an hour: j|slot|class."""
+    return f"j|{slot}|{class_}"
+
+
+@functools.lru_cache(maxsize=4096)
+def first_click_field(slot: int, class_: str) -> str:
+    """The day-hash field of first clicks (a clicker's first in its salt window, on any link)
+    in one release period of the UTC day and one class: q|slot|class."""
+    return f"q|{slot}|{class_}"
+
+
+@functools.lru_cache(maxsize=8192)
+def link_field(link: str, class_: str) -> str:
+    """The day-hash field of clicks on one link by one class over the UTC day: n|link|class."""
+    return f"n|{link}|{class_}"
+
+
+@functools.lru_cache(maxsize=1024)
+def click_region_field(region: str) -> str:
+    """The day-hash field of clicks from one region over the UTC day: g|region."""
+    return f"g|{region}"
+
+
+class ClickField(NamedTuple):
+    """A parsed clicks field: kind ('k', 'j', 'q', 'n' or 'g'), slot (the hour for 'k', the
+    period for 'j' and 'q', -1 for the day fields), link ('' but for 'n') and dimension (a
+    click class, or the region for 'g')."""
+
+    kind: str
+    slot: int
+    link: str
+    dim: str
+
+
+def parse_click_field(name: str) -> ClickField | None:
+    """The parts of a clicks field; None for fields of opens or of nothing."""
+    parts = name.split("|")
+    head = parts[0]
+    if len(parts) == 3 and parts[2]:
+        if head == "k" and len(parts[1]) == 2 and parts[1].isdigit():
+            return ClickField("k", int(parts[1]), "", parts[2])
+        if head in ("j", "q") and parts[1].isdigit():
+            return ClickField(head, int(parts[1]), "", parts[2])
+        if head == "n" and parts[1]:
+            return ClickField("n", -1, parts[1], parts[2])
+    if len(parts) == 2 and head == "g" and parts[1]:
+        return ClickField("g", -1, "", parts[1])
+    return None
+
+
 def utc_day(timestamp: float) -> tuple[str, int]:
     """The UTC day as YYYYMMDD and the UTC hour of a timestamp."""
     return _utc_hour(int(timestamp // 3600))
@@ -101,6 +172,8 @@ class CampaignBatch:
     window_expiry: dict[int, float] = field(default_factory=dict)
     """salt window -> when its salt (and so its seen set) expires"""
     events: int = 0
+    clicks: int = 0
+    """Of the events, clicks."""
     seq: int = 0
     """This part's position in its writer's sequence for the campaign; 0: the batch's `seq`."""
     acked: int = 0
@@ -118,6 +191,7 @@ class CampaignBatch:
                 if element not in mine or first[0] < mine[element][0]:
                     mine[element] = first
         self.events += other.events
+        self.clicks += other.clicks
 
     def first_groups(self) -> dict[tuple[int, str, str], list[bytes]]:
         """The first-open candidates grouped by (window, day, field), in a stable order."""
@@ -190,6 +264,47 @@ class Batch:
                 if element not in seen:
                     seen[element] = (timestamp, day, first_field(slot, class_))
         part.events += 1
+
+    def add_click(
+        self,
+        campaign_id: str,
+        timestamp: float,
+        class_: str,
+        link: str,
+        region: str,
+        element: bytes | None,
+        window: tuple[int, float] | None = None,
+        period: int = 3600,
+    ) -> None:
+        """Count one click on a link; `element` is the keyed clicker hash (None without a salt).
+
+        As with opens: with the salt's `window` the element is also a first-click candidate,
+        counted in its release period; clicks are kept per hour (and per shorter period),
+        per link and per region over the UTC day, and human clickers per link in a sketch.
+        """
+        day, hour = utc_day(timestamp)
+        part = self.campaigns[campaign_id]
+        counters = part.counters[day]
+        counters[click_hour_field(hour, class_)] += 1
+        slot = hour if period == 3600 else int(timestamp % 86400 // period)
+        if period != 3600:
+            counters[click_slot_field(slot, class_)] += 1
+        counters[link_field(link, class_)] += 1
+        counters[click_region_field(region)] += 1
+        if element is not None:
+            part.sketches[("v", day, class_)].add(element)
+            if class_ == "human":
+                part.sketches[("k", day, link)].add(element)
+            if window is not None:
+                seen = part.firsts.get(window[0])
+                if seen is None:
+                    seen = part.firsts[window[0]] = {}
+                    part.window_expiry[window[0]] = window[1]
+                first = seen.get(element)
+                if first is None or timestamp < first[0]:  # held clicks may come out of order
+                    seen[element] = (timestamp, day, first_click_field(slot, class_))
+        part.events += 1
+        part.clicks += 1
 
     def add_declined(self, campaign_id: str, timestamp: float) -> None:
         """Count one request that asked not to be counted (Sec-GPC / DNT)."""

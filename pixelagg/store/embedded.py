@@ -29,7 +29,7 @@ from ..core.campaign import Campaign, encode_changes
 from ..core.privacy import Salt, new_salt
 from ..exceptions import StoreError
 from ..tasks import stop_task
-from .base import SketchRef, WriteResult
+from .base import LINK_ADDED, LINK_EXISTS, LINK_TAKEN, LINKS_FULL, MISSING, SketchRef, WriteResult
 from .batch import Batch
 from .clock import TrustedClock
 from .embedded_file import DB_NAME, Entry, StoreFile, day_of
@@ -307,6 +307,33 @@ class EmbeddedStore(KeyMemory):
         with contextlib.suppress(StoreError):
             await self.persist()
         return existed
+
+    # links
+
+    async def add_link(self, campaign_id: str, link_id: str, url: str, max_links: int) -> str:
+        if self.get(self.keys.meta(campaign_id)) is None:
+            return MISSING
+        key = self.keys.links(campaign_id)
+        entry = self.get(key) or Entry("hash", {}, 0.0)
+        have = entry.value.get(link_id)
+        if have is not None:
+            return LINK_EXISTS if have == url else LINK_TAKEN
+        if len(entry.value) >= max_links:
+            return LINKS_FULL
+        entry.value[link_id] = url
+        entry.expires_at = self.expiry()
+        self.put(key, entry)
+        return LINK_ADDED
+
+    async def list_links(self, campaign_id: str) -> dict[str, str]:
+        entry = self.get(self.keys.links(campaign_id))
+        links = {str(k): str(v) for k, v in entry.value.items()} if entry else {}
+        return dict(sorted(links.items(), key=lambda item: (item[1], item[0])))
+
+    async def get_link(self, campaign_id: str, link_id: str) -> str | None:
+        entry = self.get(self.keys.links(campaign_id))
+        url = entry.value.get(link_id) if entry else None
+        return None if url is None else str(url)
 
     # salts
 

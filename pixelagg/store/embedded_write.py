@@ -110,4 +110,9 @@ async def write_campaign(
         store.put(writes_key, writes)
     meta.expires_at = expiry
     store.put(meta_key, meta)
+    links_key = keys.links(campaign_id)
+    links = store.get(links_key)
+    if links is not None:  # a link lives as long as its campaign does
+        links.expires_at = expiry
+        store.put(links_key, links)
     return None, total

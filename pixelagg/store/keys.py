@@ -72,8 +72,13 @@ class Keyspace:
         return f"{self.tag(campaign_id)}:d:{day}"
 
     def sketch(self, campaign_id: str, kind: str, day: str, dimension: str) -> str:
-        """A HyperLogLog: kind 'u' is per class, kind 'r' per region."""
+        """A HyperLogLog: kind 'u' is per class, kind 'r' per region (opens); kind 'v' per
+        class and kind 'k' per link (clickers of the class human)."""
         return f"{self.tag(campaign_id)}:{kind}:{day}:{dimension}"
+
+    def links(self, campaign_id: str) -> str:
+        """The campaign's registered links: field = link id, value = the URL it leads to."""
+        return f"{self.tag(campaign_id)}:links"
 
     def released(self, campaign_id: str) -> str:
         """Released (noisy, frozen) cells: field = cell name, value = its released count."""
@@ -105,6 +110,9 @@ class Keyspace:
             "d": "d:{YYYYMMDD}",
             "u": "u:{YYYYMMDD}:{class}",
             "r": "r:{YYYYMMDD}:{region}",
+            "v": "v:{YYYYMMDD}:{class}",
+            "k": "k:{YYYYMMDD}:{link}",
+            "links": "links",
             "rel": "rel",
             "seen": "seen:{window}",
         }.get(head, "(unknown)")

@@ -26,7 +26,7 @@ from .keys import KeyInfo, Keyspace
 from .redis_client import redis_client
 from .redis_health import CHECK_SECONDS, Fitness
 from .redis_scan import describe_keys
-from .redis_scripts import FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
+from .redis_scripts import ADD_LINK, FIRST_HIT, RELEASE, RELEASE_CHUNK, UPDATE, WRITE
 from .salts import RedisSalts, salt_lifetime, server_name
 
 __all__ = ["RedisStore"]
@@ -175,6 +175,24 @@ class RedisStore:
             await self._call(self.salts.delete(self.keys.salt_pattern(campaign_id)))
         return existed
 
+    # links
+
+    async def add_link(self, campaign_id: str, link_id: str, url: str, max_links: int) -> str:
+        keys = [self.keys.meta(campaign_id), self.keys.links(campaign_id)]
+        answer = await self._call(
+            self.redis.eval(ADD_LINK, 2, *keys, link_id, url, max_links, self.retention)
+        )
+        return str(answer.decode() if isinstance(answer, bytes) else answer)
+
+    async def list_links(self, campaign_id: str) -> dict[str, str]:
+        fields = await self._call(self.redis.hgetall(self.keys.links(campaign_id)))
+        links = {k.decode(): v.decode() for k, v in fields.items()}
+        return dict(sorted(links.items(), key=lambda item: (item[1], item[0])))
+
+    async def get_link(self, campaign_id: str, link_id: str) -> str | None:
+        url = await self._call(self.redis.hget(self.keys.links(campaign_id), link_id))
+        return None if url is None else str(url.decode())
+
     # salts
 
     async def window_salt(self, campaign_id: str, now: float, window_seconds: int) -> Salt | None:
@@ -193,7 +211,9 @@ class RedisStore:
     def _script_args(
         self, batch: Batch, campaign_id: str, part: CampaignBatch
     ) -> tuple[list[str], list[Any]]:
-        keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id)]
+        # The links' key is refreshed with the campaign's others, so a link lives as long as
+        # the campaign does (EXPIRE on a campaign without links does nothing).
+        keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id), self.keys.links(campaign_id)]
         args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq_of(part), 0, part.events]
         hincr = 0
         day_index: dict[str, int] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ..core.privacy import ELEMENT_BYTES
 
-__all__ = ["FIRST_HIT", "PFADD_CHUNK", "RELEASE", "RELEASE_CHUNK", "UPDATE", "WRITE"]
+__all__ = ["ADD_LINK", "FIRST_HIT", "PFADD_CHUNK", "RELEASE", "RELEASE_CHUNK", "UPDATE", "WRITE"]
 
 PFADD_CHUNK = 500
 RELEASE_CHUNK = 1000
@@ -90,6 +90,19 @@ redis.call('EXPIRE', KEYS[1], tonumber(ARGV[1]))
 local names = {}
 for i = 2, #ARGV, 2 do names[#names + 1] = ARGV[i] end
 return redis.call('HMGET', KEYS[1], unpack(names))
+"""
+
+ADD_LINK = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
+local have = redis.call('HGET', KEYS[2], ARGV[1])
+if have then
+  if have == ARGV[2] then return 'exists' end
+  return 'taken'
+end
+if redis.call('HLEN', KEYS[2]) >= tonumber(ARGV[3]) then return 'full' end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[4]))
+return 'added'
 """
 
 UPDATE = """

@@ -1,6 +1,6 @@
-"""The JSON API under /api: campaigns and statistics, behind bearer tokens.
+"""The JSON API under /api: campaigns, their links and statistics, behind bearer tokens.
 
-The admin token may do everything; read tokens may only read campaigns and statistics.
+The admin token may do everything; read tokens may only read campaigns, links and statistics.
 Every error has the one shape built in `errors.error_response`.
 """
 
@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .. import actions
+from ..core.links import Link
 from ..exceptions import ValidationError
 from ..reports.audit import run_audit
 from ..reports.report import ComparisonRow, Report, Withheld
@@ -134,6 +135,26 @@ def _pause(paused: bool) -> Handler:
     return handler
 
 
+def _link_views(request: Request, links: list[Link]) -> list[dict[str, Any]]:
+    campaign_id = request.path_params["id"]
+    return [actions.link_view(campaign_id, link, base_url(request)) for link in links]
+
+
+async def create_link(request: Request) -> Response:
+    """201 with a new link; 200 with the existing one when the campaign has this URL."""
+    service = _service(request)
+    body = await _json_body(request)
+    link, new = await actions.register_link(service.store, service.config, request.path_params["id"], body)
+    service.links.put(request.path_params["id"], link.id, link.url)
+    (view,) = _link_views(request, [link])
+    return JSON(view, status_code=201 if new else 200)
+
+
+async def list_links(request: Request) -> Response:
+    links = await actions.list_links(_service(request).store, request.path_params["id"])
+    return JSON({"links": _link_views(request, links)})
+
+
 async def _report(request: Request) -> Report | Withheld:
     service = _service(request)
     q = request.query_params
@@ -194,6 +215,8 @@ routes = [
     Route("/api/campaigns/{id}", _guard(delete_campaign, "admin"), methods=["DELETE"]),
     Route("/api/campaigns/{id}/pause", _guard(_pause(True), "admin"), methods=["POST"]),
     Route("/api/campaigns/{id}/resume", _guard(_pause(False), "admin"), methods=["POST"]),
+    Route("/api/campaigns/{id}/links", _guard(create_link, "admin"), methods=["POST"]),
+    Route("/api/campaigns/{id}/links", _guard(list_links, "read"), methods=["GET"]),
     Route("/api/campaigns/{id}/stats", _guard(campaign_stats, "read"), methods=["GET"]),
     Route("/api/campaigns/{id}/stats.csv", _guard(campaign_stats_csv, "read"), methods=["GET"]),
     Route("/api/stats", _guard(compare, "read"), methods=["GET"]),

@@ -27,6 +27,7 @@ from .error_responses import error_response, exception_handlers
 from .middleware import PIXEL_ROUTE, AccessLog, RequestLog, SecurityHeaders
 from .openapi import openapi_spec
 from .pixel import Pixel
+from .redirect import LINK_ROUTE, Redirect
 from .service import Service
 
 __all__ = ["Front", "app_from_env", "create_app"]
@@ -102,25 +103,37 @@ async def openapi(request: Request) -> Response:
 
 
 class Front:
-    """The service's ASGI entry: the pixel first, everything else through Starlette.
+    """The service's ASGI entry: the pixel and the links first, everything else through Starlette.
 
-    The pixel is the hot path, so it is answered here, before Starlette's middleware and
-    routing; it builds its own complete response (see pixel.py).
+    The pixel and the link redirects are the hot paths, so they are answered here, before
+    Starlette's middleware and routing; each builds its own complete response (see pixel.py
+    and redirect.py).
     """
 
-    def __init__(self, app: Starlette, pixel: Pixel, log: RequestLog) -> None:
+    def __init__(self, app: Starlette, pixel: Pixel, log: RequestLog, redirect: Redirect) -> None:
         self.app = app
         self.pixel = pixel
         self.log = log
+        self.redirect = redirect
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/p/"):
-            start = time.perf_counter()
-            try:
-                await self.pixel(scope, receive, send)
-            finally:
-                self.log.done(scope["method"], PIXEL_ROUTE, 200, start)
-            return
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path.startswith("/p/"):
+                start = time.perf_counter()
+                try:
+                    await self.pixel(scope, receive, send)
+                finally:
+                    self.log.done(scope["method"], PIXEL_ROUTE, 200, start)
+                return
+            if path.startswith("/l/"):
+                start = time.perf_counter()
+                status = 500
+                try:
+                    status = await self.redirect(scope, receive, send)
+                finally:
+                    self.log.done(scope["method"], LINK_ROUTE, status, start)
+                return
         await self.app(scope, receive, send)
 
 
@@ -156,7 +169,7 @@ def create_app(config: Config, store: Store | None = None) -> Front:
     app.state.service = service
     pixel = Pixel(service)
     app.state.proxy_check = pixel.proxy_check
-    return Front(app, pixel, request_log)
+    return Front(app, pixel, request_log, Redirect(service))
 
 
 def app_from_env() -> Front:

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Match
 
-from ..exceptions import NotFound, StoreError, ValidationError
+from ..exceptions import Conflict, NotFound, StoreError, ValidationError
 
 __all__ = ["error_response", "exception_handlers"]
 
@@ -66,6 +66,11 @@ async def _validation(request: Request, exc: Exception) -> Response:
     return error_response(422, str(exc), exc.details)
 
 
+async def _conflict(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Conflict)
+    return error_response(409, str(exc), exc.details)
+
+
 async def _not_found(request: Request, exc: Exception) -> Response:
     return error_response(404, str(exc))
 
@@ -78,5 +83,6 @@ exception_handlers = {
     HTTPException: _http,
     ValidationError: _validation,
     NotFound: _not_found,
+    Conflict: _conflict,
     StoreError: _store,
 }

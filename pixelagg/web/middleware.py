@@ -6,9 +6,10 @@ query string or the raw path. The route template is the one Starlette's router m
 new route is logged by its own name; a path no route matches is logged as "(other)". A method
 outside the standard set (granian passes any token a client sends) is logged as "OTHER".
 
-Pixel hits are too many for a line each (a line cost a third of the throughput): every
-PIXEL_SUMMARY_SECONDS one line counts them by result, from the hits metric, and the last
-partial interval is logged at shutdown. API and dashboard requests keep a line each.
+Pixel hits and link clicks are too many for a line each (a line cost a third of the
+throughput): every PIXEL_SUMMARY_SECONDS one line counts each by result, from the hits and
+clicks metrics, and the last partial interval is logged at shutdown. API and dashboard
+requests keep a line each.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
 
 __all__ = [
+    "LINK_ROUTE",
     "METHODS",
     "PIXEL_ROUTE",
     "PIXEL_SECURITY_HEADERS",
@@ -60,6 +62,7 @@ PIXEL_SECURITY_HEADERS = [
 the hot path about a microsecond in the server, and framing, referrer and permissions policies
 do nothing on a GIF."""
 PIXEL_ROUTE = "/p/{campaign}.gif"
+LINK_ROUTE = "/l/{campaign}/{link}"
 UNMATCHED_ROUTE = "(other)"
 PIXEL_SUMMARY_SECONDS = 10.0
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"})
@@ -102,6 +105,7 @@ class RequestLog:
         self.enabled = enabled
         self.every = every
         self._summarized: dict[str, int] = {}
+        self._clicks_summarized: dict[str, int] = {}
         self._since = time.monotonic()
         self._task: asyncio.Task[None] | None = None
 
@@ -109,29 +113,38 @@ class RequestLog:
         elapsed = time.perf_counter() - start
         if self.metrics is not None:
             self.metrics.latency.observe(route, elapsed)
-        if self.enabled and route != PIXEL_ROUTE:
+        if self.enabled and route != PIXEL_ROUTE and route != LINK_ROUTE:
             log.info(
                 "%s %s %d %.1fms", method if method in METHODS else "OTHER", route, status, elapsed * 1000
             )
 
     def summarize(self) -> None:
-        """Log the pixel hits since the last summary, by result; nothing when there were none."""
+        """Log the pixel hits and the link clicks since the last summary, by result; nothing
+        when there were none."""
         if self.metrics is None:
             return
         now = time.monotonic()
+        seconds, self._since = now - self._since, now
         counts = dict(self.metrics.hits.counts)
         new = {r: n - self._summarized.get(r, 0) for r, n in counts.items()}
         self._summarized = counts
-        seconds, self._since = now - self._since, now
         total = sum(new.values())
         if total:
             results = ", ".join(f"{r} {n}" for r, n in new.items() if n)
             log.info("GET %s: %d hits in %.0f s: %s", PIXEL_ROUTE, total, seconds, results)
+        clicks = dict(self.metrics.clicks.counts)
+        new = {r: n - self._clicks_summarized.get(r, 0) for r, n in clicks.items()}
+        self._clicks_summarized = clicks
+        total = sum(new.values())
+        if total:
+            results = ", ".join(f"{r} {n}" for r, n in new.items() if n)
+            log.info("GET %s: %d requests in %.0f s: %s", LINK_ROUTE, total, seconds, results)
 
     def start(self) -> None:
         """Start writing summaries (inside the event loop)."""
         if self.enabled and self._task is None:
             self._summarized = dict(self.metrics.hits.counts) if self.metrics is not None else {}
+            self._clicks_summarized = dict(self.metrics.clicks.counts) if self.metrics is not None else {}
             self._since = time.monotonic()
             self._task = asyncio.get_running_loop().create_task(self._every_interval())
 

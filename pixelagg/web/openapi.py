@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from .. import __version__
+from ..core.links import LINK_ID_PATTERN, URL_MAX, URL_PATTERN
 from ..reports.report import Bounds, ComparisonRow, OpenRate, Report, json_name
 from .campaign_schemas import campaign_schemas
 
@@ -38,6 +39,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         401: "Missing or invalid token",
         403: "Token may only read",
         404: "No such campaign",
+        409: "The campaign has as many links as it may",
         405: "Method not allowed",
         422: "Invalid input",
         503: "Store unavailable",
@@ -97,6 +99,32 @@ def _schemas() -> dict[str, Any]:
             },
         },
         **campaign_schemas(),
+        "LinkCreate": {
+            "type": "object",
+            "required": ["url"],
+            "additionalProperties": False,
+            "properties": {
+                "url": {
+                    "type": "string",
+                    "description": "An http or https URL, without user or password; the same URL "
+                    "registered again gives the same link.",
+                    "maxLength": URL_MAX,
+                    "pattern": URL_PATTERN,
+                },
+            },
+        },
+        "Link": {
+            "type": "object",
+            "required": ["id", "url", "tracking_url"],
+            "properties": {
+                "id": {"type": "string", "pattern": f"^{LINK_ID_PATTERN}$"},
+                "url": {"type": "string", "description": "Where the link leads."},
+                "tracking_url": {
+                    "type": "string",
+                    "description": "The URL to put in the mail instead, the same for every recipient.",
+                },
+            },
+        },
         "Bounds": _schema_of(Bounds),
         "Audit": {
             "type": "object",
@@ -225,6 +253,38 @@ def openapi_spec() -> dict[str, Any]:
                 "post": {
                     "summary": "Count again (admin)",
                     "responses": {"200": campaign, **_errors(401, 403, 404, 503)},
+                },
+            },
+            "/api/campaigns/{id}/links": {
+                "parameters": [_ID],
+                "get": {
+                    "summary": "The campaign's links, sorted by URL",
+                    "responses": {
+                        "200": _json(
+                            {
+                                "type": "object",
+                                "required": ["links"],
+                                "properties": {"links": {"type": "array", "items": _ref("Link")}},
+                            },
+                            "Links",
+                        ),
+                        **_errors(401, 404, 503),
+                    },
+                },
+                "post": {
+                    "summary": "Register a link for click counting (admin); a known URL gives its link",
+                    "description": "Registering the same URL again answers 200 with the same link, so "
+                    "rewriting a mail twice gives the same tracking URLs. At most "
+                    "links.max_per_campaign links per campaign.",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": _ref("LinkCreate")}},
+                    },
+                    "responses": {
+                        "201": _json(_ref("Link"), "Registered"),
+                        "200": _json(_ref("Link"), "The campaign has this URL already: its link"),
+                        **_errors(401, 403, 404, 409, 422, 503),
+                    },
                 },
             },
             "/api/campaigns/{id}/stats": {

@@ -28,6 +28,7 @@ from ..core.campaign import Campaign
 from ..core.classify import MACHINE_CLASSES
 from ..reports.report import Bounds, DayRow, HourRow, Report, Withheld
 from .charts import Column, Series, horizontal_bars, stacked_bars
+from .click_panel import click_panel
 
 __all__ = [
     "TEMPLATES",
@@ -256,7 +257,7 @@ def list_context(rows: Sequence[tuple[Campaign, Report | Withheld]], page: int, 
 
 
 def campaign_context(view: Mapping[str, Any], report: Report | Withheld, now: float) -> dict[str, Any]:
-    """The campaign page: headline figures, charts with tables, countries and the snippet."""
+    """The campaign page: headline figures, charts with tables, countries, clicks and the snippet."""
     if isinstance(report, Withheld):
         return {
             "view": view,
@@ -265,6 +266,7 @@ def campaign_context(view: Mapping[str, Any], report: Report | Withheld, now: fl
             "charts": [],
             "classes": None,
             "regions": None,
+            "clicks": None,
         }
     charts: list[Section[Column]] = []
     if report.opens.total:
@@ -280,6 +282,7 @@ def campaign_context(view: Mapping[str, Any], report: Report | Withheld, now: fl
         "classes": class_section(report) if report.opens.total else None,
         "regions": region_section(report),
         "clients": [(CLIENT_LABELS.get(c.family, c.family), c.opens, c.share) for c in report.by_client],
+        "clicks": click_panel(report.clicks),
     }
 
 

@@ -1,5 +1,5 @@
 """A hand-made report and its JSON: the API's JSON from before the report was typed, plus the
-`privacy` block that the release step added at its end."""
+`privacy` block that the release step added at its end and the `clicks` block after it."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ from pixelagg.core.classify import CLASSES
 from pixelagg.reports.report import (
     Bounds,
     CampaignRef,
+    ClickDayRow,
+    ClickRegionRow,
+    Clicks,
     ClientRow,
     DayRange,
     DayRow,
     HourRow,
+    LinkRow,
     OpenRate,
     Opens,
     RateBounds,
     RegionRow,
     ReleaseInfo,
     Report,
+    UniqueClickers,
     UniqueOpens,
 )
 
@@ -50,6 +55,34 @@ REPORT = Report(
     open_rate_observed=0.125,
     apple_mpp=Bounds(2, 1, 4),
     open_rate_without_mpp=RateBounds(0.1316, 0.1, 0.2),
+    clicks=Clicks(
+        total=7,
+        by_class={"human": 3, "scanner": 3, "bot": 1},
+        machine_share=0.5714,
+        unique_clickers=UniqueClickers(
+            5,
+            5,
+            5,
+            human=Bounds(3, 3, 3),
+            by_class={"human": Bounds(3, 3, 3), "scanner": Bounds(1, 1, 1), "bot": Bounds(1, 1, 1)},
+            method="the click method",
+        ),
+        click_rate=RateBounds(0.075, 0.075, 0.075),
+        click_to_open_rate=RateBounds(0.5, 0.3, 0.6),
+        links=3,
+        by_link=(
+            LinkRow(
+                "Lk3q2-4Wd8",
+                "https://example.org/spring",
+                5,
+                {"human": 2, "scanner": 2, "bot": 1},
+                Bounds(2, 2, 2),
+            ),
+            LinkRow("other", None, 2, {"human": 1, "scanner": 1, "bot": 0}, None),
+        ),
+        by_day=(ClickDayRow(date(2025, 3, 3), 7, 3, 4, 5), ClickDayRow(date(2025, 3, 4), 0, 0, 0, 0)),
+        by_region=(ClickRegionRow("NL", 4), ClickRegionRow("other", 3)),
+    ),
 )
 # The API's JSON before the report was typed, byte for byte (the order of the fields included),
 # then the privacy block the release step appends.
@@ -78,5 +111,21 @@ JSON = (
     '"by_client": [{"family": "outlook", "opens": 5, "share": 0.7143}, '
     '{"family": "other", "opens": 2, "share": 0.2857}], '
     '"open_rate_observed": 0.125, "apple_mpp": {"estimate": 2, "low": 1, "high": 4}, '
-    '"open_rate_without_mpp": {"estimate": 0.1316, "low": 0.1, "high": 0.2}}'
+    '"open_rate_without_mpp": {"estimate": 0.1316, "low": 0.1, "high": 0.2}, '
+    '"clicks": {"total": 7, "by_class": {"human": 3, "scanner": 3, "bot": 1}, "machine_share": 0.5714, '
+    '"unique_clickers": {"estimate": 5, "low": 5, "high": 5, "human": {"estimate": 3, "low": 3, "high": 3}, '
+    '"by_class": {"human": {"estimate": 3, "low": 3, "high": 3}, '
+    '"scanner": {"estimate": 1, "low": 1, "high": 1}, "bot": {"estimate": 1, "low": 1, "high": 1}}, '
+    '"method": "the click method"}, '
+    '"click_rate": {"estimate": 0.075, "low": 0.075, "high": 0.075}, '
+    '"click_to_open_rate": {"estimate": 0.5, "low": 0.3, "high": 0.6}, "links": 3, '
+    '"by_link": [{"id": "Lk3q2-4Wd8", "url": "https://example.org/spring", "clicks": 5, '
+    '"by_class": {"human": 2, "scanner": 2, "bot": 1}, '
+    '"unique_human_clickers": {"estimate": 2, "low": 2, "high": 2}}, '
+    '{"id": "other", "url": null, "clicks": 2, "by_class": {"human": 1, "scanner": 1, "bot": 0}, '
+    '"unique_human_clickers": null}], '
+    '"by_day": [{"date": "2025-03-03", "clicks": 7, "human_clicks": 3, "machine_clicks": 4, '
+    '"unique_clickers": 5}, '
+    '{"date": "2025-03-04", "clicks": 0, "human_clicks": 0, "machine_clicks": 0, "unique_clickers": 0}], '
+    '"by_region": [{"region": "NL", "clicks": 4}, {"region": "other", "clicks": 3}]}}'
 )

@@ -20,6 +20,8 @@ from pixelagg.reports.estimate import (
     MPP_PREFETCHES,
     OPENS_PER_READER,
     Estimate,
+    Interval,
+    click_rates,
     estimate_open_rate,
 )
 from pixelagg.reports.release import Figure
@@ -339,3 +341,40 @@ def test_as_dict_has_the_report_s_shape():
     assert set(d["open_rate"]) == {"estimate", "low", "high", "method"}
     assert set(d["apple_mpp"]) == set(d["open_rate_without_mpp"]) == {"estimate", "low", "high"}
     assert all(isinstance(v, int) for v in d["apple_mpp"].values())
+
+
+# click rates
+
+
+def test_click_rate_divides_the_clickers_by_the_recipients():
+    """The click rate and its interval are the human clickers' over the recipients."""
+    rate, _ = click_rates(1000, Interval(50, 40, 61), None)
+    assert rate == Interval(0.05, 0.04, 0.061)
+
+
+def test_click_to_open_rate_spans_both_intervals():
+    """The click-to-open rate runs from fewest clickers over most readers to most over fewest."""
+    _, ctor = click_rates(1000, Interval(50, 40, 60), Interval(0.25, 0.2, 0.4))
+    assert ctor is not None
+    assert ctor.estimate == pytest.approx(50 / 250)
+    assert (ctor.low, ctor.high) == pytest.approx((40 / 400, 60 / 200))
+
+
+def test_click_to_open_rate_is_capped_at_one():
+    """Readers may click with images off: more clickers than readers still give at most 1."""
+    _, ctor = click_rates(100, Interval(30, 25, 35), Interval(0.1, 0.05, 0.2))
+    assert ctor is not None and ctor.estimate == ctor.high == 1.0
+
+
+@pytest.mark.parametrize(
+    ("recipients", "open_rate"),
+    [(0, None), (100, None), (100, (0.0, 0.0, 0.0))],
+    ids=["none", "no-rate", "no-readers"],
+)
+def test_click_rates_need_recipients_and_readers(recipients, open_rate):
+    """No recipients: no rates; no readers: no click-to-open rate."""
+    rate, ctor = click_rates(
+        recipients, Interval(5, 4, 6), None if open_rate is None else Interval(*open_rate)
+    )
+    assert ctor is None
+    assert (rate is None) == (recipients == 0)

@@ -11,10 +11,23 @@ from pixelagg.reports.noise import Budget, add_noise, variance
 
 
 @pytest.mark.parametrize("uniques", [True, False], ids=["uniques", "counts-only"])
-def test_one_open_spends_epsilon(uniques):
-    """A visitor's single counted open is in one cell of each counted histogram: ε in all."""
+def test_one_open_and_one_click_spend_epsilon(uniques):
+    """A recipient who opens once and clicks once is in one cell of each histogram: ε in all."""
     budget = Budget(1.0, uniques=uniques)
-    assert budget.per_open() == pytest.approx(1.0)
+    assert budget.per_open() + budget.per_click() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("uniques", [True, False], ids=["uniques", "counts-only"])
+def test_opens_and_clicks_split_epsilon_seven_to_three(uniques):
+    """Opens keep 0.7 ε and clicks take 0.3 ε, with uniques or counts only."""
+    budget = Budget(1.0, uniques=uniques)
+    assert (budget.per_open(), budget.per_click()) == pytest.approx((0.7, 0.3))
+
+
+def test_repeat_clicks_spend_all_but_the_first_clicks_share():
+    """Further clicks of the same clicker add the clicks', links' and regions' shares."""
+    assert Budget(1.0).per_repeat_click() == pytest.approx(0.2)
+    assert Budget(1.0, uniques=False).per_repeat_click() == pytest.approx(0.3)
 
 
 def test_declined_requests_have_their_own_epsilon():
@@ -25,19 +38,19 @@ def test_declined_requests_have_their_own_epsilon():
 def test_repeat_opens_spend_only_the_load_shares():
     """Further opens of the same visitor add the loads' and regions' shares, not the uniques'."""
     budget = Budget(1.0)
-    assert budget.per_repeat_open() == pytest.approx(0.6)
-    assert Budget(1.0, uniques=False).per_repeat_open() == pytest.approx(1.0)
+    assert budget.per_repeat_open() == pytest.approx(0.42)
+    assert Budget(1.0, uniques=False).per_repeat_open() == pytest.approx(0.7)
 
 
 def test_scale_is_sensitivity_over_share():
     """A cell's scale is 1 / (share x ε): halving ε doubles it."""
-    assert Budget(1.0).scale("u", "p") == pytest.approx(4.0)
-    assert Budget(0.5).scale("u", "p") == pytest.approx(8.0)
+    assert Budget(1.0).scale("u", "p") == pytest.approx(1 / 0.175)
+    assert Budget(0.5).scale("u", "p") == pytest.approx(2 / 0.175)
 
 
-def test_counts_only_releases_no_first_opens():
-    """Without uniques there is no first-open histogram to release."""
-    assert all(kind != "u" for kind, _ in Budget(1.0, uniques=False).histograms())
+def test_counts_only_releases_no_first_opens_or_clicks():
+    """Without uniques there is no first-open or first-click histogram to release."""
+    assert all(kind not in ("u", "q") for kind, _ in Budget(1.0, uniques=False).histograms())
 
 
 def test_noise_is_integer_and_centred():

@@ -242,6 +242,41 @@ def test_missing_organisation_addresses_us(lang, phrase):
     assert phrase in render_notice(config(notice_contact=CONTACT), lang)
 
 
+LINKS = {
+    "en": ("address is the same for every recipient", "send no referrer", "nothing about that click is kept"),
+    "nl": (
+        "webadres van die link voor alle ontvangers hetzelfde",
+        "geen verwijzing (referrer)",
+        "van die klik bewaren we niets",
+    ),
+}
+OBJECTED = {
+    "en": "without the image and with links that lead straight to their destination",
+    "nl": "zonder het plaatje en met links die rechtstreeks naar hun bestemming gaan",
+}
+
+
+@pytest.mark.parametrize("lang", LANGUAGES, ids=LANGUAGES)
+def test_link_counting_is_described(lang):
+    """Links are the same for everyone, nothing goes on to the site, a declined click keeps nothing."""
+    text = render_notice(config(), lang)
+    assert all(phrase in text for phrase in LINKS[lang])
+
+
+@pytest.mark.parametrize("lang", LANGUAGES, ids=LANGUAGES)
+def test_objecting_gives_a_mail_without_counted_links(lang):
+    """Who objects is told the mail then comes without the image and with direct links."""
+    assert OBJECTED[lang] in render_notice(config(), lang)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES, ids=LANGUAGES)
+def test_the_tracking_address_is_named_with_a_public_url(lang):
+    """With server.public_url the notice names the address counted links begin with."""
+    text = render_notice(config(server_public_url="https://stats.example.org/"), lang)
+    assert "https://stats.example.org/l/" in text
+    assert "/l/" not in render_notice(config(), lang)
+
+
 @pytest.mark.parametrize(
     ("lang", "phrase"),
     [

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import UTC, datetime
 
+from pixelagg.reports.clicks import empty_clicks
 from pixelagg.reports.report import ReleaseInfo, Withheld
 from pixelagg.reports.text import format_stats, period_text, stats_csv
 from tests.reports.samples import REPORT
@@ -43,6 +44,29 @@ MAIL CLIENT      OPENS    SHARE
 outlook              5    71.4%
 other                2    28.6%
 
+Clicks               7  (human 3, machine 4, 57.1%) on 3 links
+Unique clickers      5  (5 - 5, 95%)
+Human clickers       3  (3 - 3, 95%)
+Click rate           7.5%  (7.5% - 7.5%)
+Click-to-open rate   50.0%  (30.0% - 60.0%)
+
+CLICK CLASS     CLICKS   UNIQUE
+human                3        3
+scanner              3        1
+bot                  1        1
+
+LINK            CLICKS   HUMAN  MACHINE  PEOPLE  URL
+Lk3q2-4Wd8           5       2        3       2  https://example.org/spring
+other                2       1        1       -  (links too little clicked to show on their own)
+
+CLICK DAY       CLICKS   HUMAN  MACHINE  UNIQUE
+2025-03-03           7       3        4       5
+2025-03-04           0       0        0       0
+
+CLICK REGION    CLICKS
+NL                   4
+other                3
+
 Figures: exact and live (privacy.epsilon off)
 Note: a note"""
 
@@ -63,11 +87,25 @@ region,NL,6,5,,
 region,other,3,3,,
 client,outlook,5,,,
 client,other,2,,,
+clicks,all,7,5,5,5
+clicks,human,3,3,3,3
+clicks,machine,4,,,
+click_class,human,3,3,3,3
+click_class,scanner,3,1,1,1
+click_class,bot,1,1,1,1
+click_link,https://example.org/spring,5,,,
+click_link_human,https://example.org/spring,2,2,2,2
+click_link,other,2,,,
+click_link_human,other,1,,,
+click_day,2025-03-03,7,5,,
+click_day,2025-03-04,0,0,,
+click_region,NL,4,,,
+click_region,other,3,,,
 """
 
 
 def test_table():
-    """The CLI's table shows the headline figures, then classes, days, regions and how they were released."""
+    """The CLI's table: headline figures, classes, days, regions, clicks, and how they were released."""
     assert format_stats(REPORT) == TABLE
 
 
@@ -109,5 +147,31 @@ def test_period_text_in_minutes_or_seconds():
 
 
 def test_csv():
-    """The CSV has totals, classes, days, hours and regions, one row each."""
+    """The CSV has totals, classes, days, hours, regions and the clicks' sections, one row each."""
     assert stats_csv(REPORT) == CSV
+
+
+def test_table_without_links_says_how_to_add_them():
+    """A campaign without links has one clicks line, saying how to register them."""
+    report = dataclasses.replace(REPORT, clicks=empty_clicks([REPORT.range.start], 0, ""))
+    lines = format_stats(report).splitlines()
+    assert (
+        f"Clicks               - (no links: pixelagg links rewrite FILE --campaign {REPORT.campaign.id})"
+        in lines
+    )
+    assert not any(line.startswith(("CLICK", "LINK")) for line in lines)
+
+
+def test_table_with_links_but_no_clicks_has_the_headline_only():
+    """Links without clicks: the headline figures, no empty tables."""
+    report = dataclasses.replace(REPORT, clicks=empty_clicks([REPORT.range.start], 2, ""))
+    lines = format_stats(report).splitlines()
+    assert "Clicks               0  (human 0, machine 0) on 2 links" in lines
+    assert "Click rate           - (set --recipients to get one)" in lines
+    assert not any(line.startswith(("CLICK", "LINK")) for line in lines)
+
+
+def test_csv_folded_links_row_is_keyed_other():
+    """The folded links' row is keyed 'other' in the CSV, with no uniques of its own."""
+    rows = [line.split(",") for line in stats_csv(REPORT).splitlines()]
+    assert ["click_link_human", "other", "1", "", "", ""] in rows

@@ -10,6 +10,7 @@ from pixelagg.store.batch import (
     DECLINED_FIELD,
     Batch,
     hour_field,
+    parse_click_field,
     parse_counter_field,
     region_field,
     utc_day,
@@ -189,3 +190,75 @@ def test_utc_day():
     assert utc_day(T9) == (DAY, 9)
     assert utc_day(T23) == (DAY, 23)
     assert utc_day(NEXT) == ("20251102", 0)
+
+
+def test_click_counters_per_hour_link_and_region():
+    """A click is counted in its hour and class, its link and class, and its region."""
+    batch = Batch()
+    batch.add_click(A, T9, "human", "LinkAAAAAA", "NL", None)
+    batch.add_click(A, T9, "scanner", "LinkAAAAAA", "NL", None)
+    batch.add_click(A, T9, "human", "LinkBBBBBB", "DE", None)
+    assert batch.campaigns[A].counters[DAY] == {
+        "k|09|human": 2,
+        "k|09|scanner": 1,
+        "n|LinkAAAAAA|human": 1,
+        "n|LinkAAAAAA|scanner": 1,
+        "n|LinkBBBBBB|human": 1,
+        "g|NL": 2,
+        "g|DE": 1,
+    }
+    assert (batch.campaigns[A].events, batch.campaigns[A].clicks) == (3, 3)
+
+
+def test_click_sketches_per_class_and_human_link():
+    """A clicker's hash goes into its class's sketch, and a person's into the link's too."""
+    batch = Batch()
+    batch.add_click(A, T9, "human", "LinkAAAAAA", "NL", b"h" * 16)
+    batch.add_click(A, T9, "bot", "LinkAAAAAA", "NL", b"b" * 16)
+    assert batch.campaigns[A].sketches == {
+        ("v", DAY, "human"): {b"h" * 16},
+        ("v", DAY, "bot"): {b"b" * 16},
+        ("k", DAY, "LinkAAAAAA"): {b"h" * 16},
+    }
+
+
+def test_first_click_is_the_earliest_even_out_of_order():
+    """Held clicks may reach the batch late: the first click is the earliest, in its period."""
+    batch = Batch()
+    window = (0, T23 + 86400)
+    batch.add_click(A, T23, "human", "LinkAAAAAA", "NL", b"e" * 16, window)
+    batch.add_click(A, T9, "human", "LinkAAAAAA", "NL", b"e" * 16, window)
+    assert batch.campaigns[A].firsts[0][b"e" * 16] == (T9, DAY, "q|9|human")
+
+
+def test_clicks_in_short_periods_get_slot_fields():
+    """With release periods under an hour, clicks are also counted per period."""
+    batch = Batch()
+    batch.add_click(A, T9, "human", "LinkAAAAAA", "NL", None, period=900)
+    assert batch.campaigns[A].counters[DAY]["j|37|human"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "parsed"),
+    [
+        ("k|09|human", ("k", 9, "", "human")),
+        ("j|37|bot", ("j", 37, "", "bot")),
+        ("q|9|scanner", ("q", 9, "", "scanner")),
+        ("n|LinkAAAAAA|human", ("n", -1, "LinkAAAAAA", "human")),
+        ("g|NL", ("g", -1, "", "NL")),
+        ("h|09|human", None),
+        ("r|NL", None),
+        ("k|9|human", None),
+        ("n||human", None),
+    ],
+    ids=["hour", "slot", "first", "link", "region", "open-hour", "open-region", "short-hour", "no-link"],
+)
+def test_parse_click_field(name, parsed):
+    """Click fields parse to their parts; fields of opens and malformed ones do not."""
+    assert parse_click_field(name) == parsed
+
+
+def test_open_fields_are_no_click_fields():
+    """Click fields are not taken for opens' fields (reports read both from one hash)."""
+    for name in ("k|09|human", "j|37|bot", "q|9|scanner", "n|LinkAAAAAA|human", "g|NL"):
+        assert parse_counter_field(name) is None

@@ -363,3 +363,74 @@ async def test_retried_batch_counts_once(store):
     await store.write_batch(other)
     day = DAY
     assert _opens((await store.read_counters(c.id, [day]))[day]) == 18
+
+
+# links
+
+LINK_URL = "https://example.org/a"
+
+
+async def test_add_link_once_then_it_exists(store):
+    """A new link is added; the same id and URL again exists; another URL under it is taken."""
+    c = await _campaign(store)
+    assert await store.add_link(c.id, "LinkAAAAAA", LINK_URL, 10) == "added"
+    assert await store.add_link(c.id, "LinkAAAAAA", LINK_URL, 10) == "exists"
+    assert await store.add_link(c.id, "LinkAAAAAA", "https://example.org/b", 10) == "taken"
+    assert await store.get_link(c.id, "LinkAAAAAA") == LINK_URL
+    assert await store.list_links(c.id) == {"LinkAAAAAA": LINK_URL}
+
+
+async def test_add_link_stops_at_the_limit(store):
+    """Past max_links a new link is refused as full; the stored ones stay."""
+    c = await _campaign(store)
+    assert await store.add_link(c.id, "LinkAAAAAA", LINK_URL, 1) == "added"
+    assert await store.add_link(c.id, "LinkBBBBBB", "https://example.org/b", 1) == "full"
+    assert await store.list_links(c.id) == {"LinkAAAAAA": LINK_URL}
+
+
+async def test_add_link_to_missing_campaign_stores_nothing(store):
+    """A link of a campaign that does not exist is refused and creates no key."""
+    campaign_id = new_campaign_id()
+    assert await store.add_link(campaign_id, "LinkAAAAAA", LINK_URL, 10) == "missing"
+    assert await _keys(store, campaign_id) == {}
+
+
+async def test_links_are_listed_by_url(store):
+    """list_links answers every link, sorted by URL."""
+    c = await _campaign(store)
+    for link, url in (("LinkBBBBBB", "https://b.example/"), ("LinkAAAAAA", "https://c.example/")):
+        await store.add_link(c.id, link, url, 10)
+    await store.add_link(c.id, "LinkCCCCCC", "https://a.example/", 10)
+    assert list((await store.list_links(c.id)).values()) == [
+        "https://a.example/",
+        "https://b.example/",
+        "https://c.example/",
+    ]
+
+
+async def test_writes_refresh_the_links_ttl(store, config):
+    """A batch written to a campaign gives its links' key the retention TTL again, as its meta."""
+    c = await _campaign(store)
+    await store.add_link(c.id, "LinkAAAAAA", LINK_URL, 10)
+    key = store.keys.links(c.id)
+    if store.kind == "embedded":
+        store.get(key).expires_at = store.clock.now() + 60
+    else:
+        await store.redis.expire(key, 60)
+    batch = Batch()
+    batch.add_click(c.id, NOW, "human", "LinkAAAAAA", "NL", secrets.token_bytes(16))
+    await store.write_batch(batch)
+    retention = config.privacy.retention_days * 86400
+    assert (await _keys(store, c.id))[key].ttl > retention - 60
+
+
+async def test_delete_erases_the_links(store):
+    """A deleted campaign's links and click keys are gone with it (P9)."""
+    c = await _campaign(store)
+    await store.add_link(c.id, "LinkAAAAAA", LINK_URL, 10)
+    batch = Batch()
+    batch.add_click(c.id, NOW, "human", "LinkAAAAAA", "NL", secrets.token_bytes(16))
+    await store.write_batch(batch)
+    assert await store.delete_campaign(c.id)
+    assert await _keys(store, c.id) == {}
+    assert await store.get_link(c.id, "LinkAAAAAA") is None

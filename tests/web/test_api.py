@@ -30,6 +30,8 @@ ENDPOINTS = [
     ("PATCH", "/api/campaigns/{id}", {"name": "Renamed"}, "admin"),
     ("POST", "/api/campaigns/{id}/pause", None, "admin"),
     ("POST", "/api/campaigns/{id}/resume", None, "admin"),
+    ("POST", "/api/campaigns/{id}/links", {"url": "https://example.org/"}, "admin"),
+    ("GET", "/api/campaigns/{id}/links", None, "read"),
     ("GET", "/api/campaigns/{id}/stats", None, "read"),
     ("GET", "/api/campaigns/{id}/stats.csv", None, "read"),
     ("GET", "/api/stats?campaigns={id}", None, "read"),
@@ -507,7 +509,7 @@ def test_admin_token_may_do_everything(client):
     """The admin token may call every endpoint."""
     view = client.create()
     statuses = [call(client, e, view["id"], AUTH).status_code for e in ENDPOINTS]
-    assert statuses == [201, 200, 200, 200, 200, 200, 200, 200, 200, 204]
+    assert statuses == [201, 200, 200, 200, 200, 200, 201, 200, 200, 200, 200, 204]
 
 
 # invalid input

@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers import (
     ARTIFACTS,
+    AUTH,
     BROWSER_MARKS,
     BROWSER_UA,
     TOKEN,
@@ -17,6 +18,7 @@ from tests.helpers import (
     make_env,
     served_campaign,
     sign_in,
+    wait_for,
 )
 
 GMAIL_UA = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
@@ -32,6 +34,8 @@ HITS = [
     ("66.249.84.2", GMAIL_UA),
 ]
 
+LINK = "https://example.org/spring"
+
 ARTIFACTS.mkdir(exist_ok=True)
 
 pytestmark = BROWSER_MARKS
@@ -39,10 +43,24 @@ pytestmark = BROWSER_MARKS
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """One real server for the module: a campaign ('<b>Spring</b> newsletter') with a dozen hits."""
+    """One real server for the module: a campaign ('<b>Spring</b> newsletter') with a dozen hits
+    and a link that four readers followed and one HEAD request checked."""
     tmp_path = tmp_path_factory.mktemp("dashboard-browser")
     env = make_env(tmp_path, None, PIXELAGG_PRIVACY_MIN_BUCKET="3")
     with served_campaign(tmp_path, env, HITS, name="<b>Spring</b> newsletter", recipients=40) as served:
+        campaign = served.campaign
+        with httpx.Client(timeout=5) as http:
+            link = http.post(
+                f"{served.url}/api/campaigns/{campaign['id']}/links", json={"url": LINK}, headers=AUTH
+            ).json()
+            for ip, _ in HITS[:4]:  # four readers follow the link, one HEAD request checks it
+                follow = http.get(
+                    link["tracking_url"], headers={"X-Forwarded-For": ip, "User-Agent": BROWSER_UA}
+                )
+                assert follow.status_code == 302
+            http.head(link["tracking_url"], headers={"X-Forwarded-For": "8.8.8.8", "User-Agent": BROWSER_UA})
+            # clicks wait out the click window (2 s) before they are counted
+            assert wait_for(lambda: served.stats(http, campaign["id"])["clicks"]["total"] == 5, timeout=20)
         yield served
 
 
@@ -102,6 +120,17 @@ def test_region_table_merges_small_countries(server, desktop):
     regions = page.get_by_role("table", name="Opens by country").inner_text()
     assert "NL" in regions and "US" in regions and "Other (merged)" in regions
     assert "GB" not in regions and "DE" not in regions
+
+
+def test_clicks_show_with_machine_clicks_apart(server, desktop):
+    """The clicks section shows the click rate, the HEAD check as a machine click, and the link's row."""
+    page = _campaign_page(desktop, server)
+    figures = page.locator("#click-figures").inner_text()
+    assert "Click rate" in figures and "Click-to-open rate" in figures
+    assert "Machine clicks\n1" in figures
+    assert page.get_by_role("img", name="Clicks per day").count() == 1
+    row = page.get_by_role("table", name="Clicks per link").get_by_role("row", name=LINK)
+    assert row.inner_text().split("\t")[1:4] == ["5", "4", "1"]
 
 
 def test_copy_button_copies_the_snippet(server, desktop):

@@ -155,7 +155,7 @@ def test_campaign_page_escapes_the_name_and_keeps_the_charts():
     context = campaign_context(view, REPORT, _ts("2025-03-03T15:00:00"))
     html = _render("campaign.html", **context, done="", done_message="")
     assert "<h1>&lt;b&gt;Spring&lt;/b&gt;</h1>" in html
-    assert html.count('<svg class="chart"') == 4
+    assert html.count('<svg class="chart"') == 5  # hours, days, classes, regions, clicks per day
 
 
 def test_a_name_the_template_lacks_is_an_error():
