@@ -14,7 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisClusterException, RedisError
 
 from ..core.campaign import Campaign, encode_changes
 from ..core.privacy import Salt, new_salt
@@ -70,7 +70,7 @@ class RedisStore:
         self.round_trips += 1
         try:
             return await coro
-        except RedisError as exc:
+        except (RedisError, RedisClusterException) as exc:  # the cluster client's own are no RedisError
             self.errors += 1
             raise StoreError(f"Redis store error: {type(exc).__name__}: {exc}") from None
         except OSError as exc:

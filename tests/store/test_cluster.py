@@ -123,3 +123,26 @@ def test_a_dead_master_stalls_only_its_own_campaigns(serve, cluster, tmp_path):
             if not node.is_running():
                 cluster.restart_node(dead)
         assert wait_for(lambda: answered_total(http, server, stalled) == stalled_counted, timeout=60)
+
+
+@pytest.mark.anyio
+async def test_the_cluster_clients_own_errors_are_store_errors(cluster):
+    """The cluster client raises some errors that are no RedisError (a slot it cannot place while
+    a master is down): they are a StoreError too, so the API answers 503, never 500."""
+    from redis.exceptions import SlotNotCoveredError
+
+    from pixelagg.exceptions import StoreError
+    from pixelagg.store import RedisStore
+    from pixelagg.store.keys import Keyspace
+
+    store = RedisStore(cluster.url, Keyspace("tcluster"), 86400)
+
+    async def uncovered() -> None:
+        raise SlotNotCoveredError("Slot 42 is not covered by the cluster.")
+
+    try:
+        with pytest.raises(StoreError, match="SlotNotCoveredError"):
+            await store._call(uncovered())
+        assert store.errors == 1
+    finally:
+        await store.close()
