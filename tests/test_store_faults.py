@@ -303,7 +303,8 @@ def test_a_damaged_file_at_start_is_an_error_naming_it(serve, tmp_path, damage):
 def test_a_read_only_data_dir_at_start_is_a_one_line_error(serve, tmp_path):
     """Opening the store in a data dir on a read-only mount fails with one line naming it.
 
-    (In-process: `serve` itself first trips over serve.json in that dir, which the CLI owns.)"""
+    (In-process: a real `serve` stops before the store, at its check of the data dir; see
+    tests/cli/test_serve.py.)"""
     _saved_store(tmp_path, serve)
     data = tmp_path / "data"
     subprocess.run(["mount", "--bind", "-o", "ro", str(data), str(data)], check=True)
