@@ -104,7 +104,6 @@ class Aggregator:
         self.period = period
         """The release period in seconds: first opens are counted per period."""
         self.writer = secrets.token_hex(8)
-        self.clock = TrustedClock()
         self._seq = 0
         self._current = Batch()
         self._current_events = 0
@@ -176,6 +175,18 @@ class Aggregator:
             timestamp = self._restamp(timestamp)
         self._current.add_open(campaign_id, timestamp, class_, region, element, window, self.period, family)
         return True
+
+    @property
+    def clock(self) -> TrustedClock:
+        """The store's clock, which the pixel's stamps and salt windows share with its expiry."""
+        return self.store.clock
+
+    def stamp(self, timestamp: float) -> float:
+        """The time to stamp a hit with: the wall clock's, or the process's clock when the wall
+        clock has stepped (counted in `restamped`). Salt windows are taken at the same time."""
+        if self._earliest <= timestamp <= self._latest:
+            return timestamp
+        return self._restamp(timestamp)
 
     def add_declined(self, campaign_id: str, timestamp: float) -> bool:
         """Accept one declined request (GPC/DNT); False when dropped."""

@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from ..core.campaign import Campaign
 from ..core.privacy import Salt
 from .batch import Batch, SketchRef
+from .clock import TrustedClock
 from .keys import KeyInfo
 from .salts import SaltStore
 
@@ -45,6 +46,9 @@ class Store(Protocol):
     """Round trips made so far (commands and pipelines); the embedded store makes none."""
     errors: int
     """Calls that failed so far, writes and reads alike."""
+    clock: TrustedClock
+    """The process's clock for the hit path (stamps, salt windows, seen sets' and keys' TTLs):
+    the wall clock, except while it has stepped (clock.py)."""
 
     @property
     def salts(self) -> SaltStore:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..exceptions import StoreError
 from ..tasks import stop_task
 from .base import MISSING, PAUSED, SketchRef, WriteResult
 from .batch import Batch, CampaignBatch
+from .clock import TrustedClock
 from .keys import KeyInfo, Keyspace
 from .redis_client import redis_client
 from .redis_health import CHECK_SECONDS, Fitness
@@ -49,6 +51,9 @@ class RedisStore:
         self.redis = redis_client(url)
         self.round_trips = 0
         self.errors = 0
+        self.clock = TrustedClock()
+        """The hit path's clock (the aggregator's and the cache's): steps of the wall clock
+        move no salt window and no seen set's TTL."""
         # Salts on the main server, or on store.salt_url's, which must write nothing to disk.
         if salt_url:
             where = f"the salt server ({server_name(salt_url)})"
@@ -215,8 +220,10 @@ class RedisStore:
             if day not in day_index:
                 keys.append(self.keys.day(campaign_id, day))
                 day_index[day] = len(keys)
-            expires = int(part.window_expiry[window]) + 1
-            args += [seen_index[window], day_index[day], name, expires, b"".join(members)]
+            # What is left of the salt, as a duration on the server's clock: an absolute
+            # time (EXPIREAT) from a wall clock that stepped would outlive the salt, or die at once.
+            left = max(1, math.ceil(part.window_expiry[window] - self.clock.now()))
+            args += [seen_index[window], day_index[day], name, left, b"".join(members)]
         args[4] = len(groups)
         for (kind, day, dimension), elements in part.sketches.items():
             keys.append(self.keys.sketch(campaign_id, kind, day, dimension))

@@ -77,7 +77,7 @@ end
 total = total + tonumber(ARGV[6])
 if writer ~= '-' then redis.call('HSET', KEYS[2], writer .. ':n', total) end
 for k = 1, #KEYS do
-  if seen[k] then redis.call('EXPIREAT', KEYS[k], seen[k]) else redis.call('EXPIRE', KEYS[k], ttl) end
+  redis.call('EXPIRE', KEYS[k], seen[k] or ttl)
 end
 return {1, total}
 """.replace("PFADD_CHUNK", str(PFADD_CHUNK)).replace("ELEMENT", str(ELEMENT_BYTES))

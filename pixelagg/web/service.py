@@ -42,7 +42,10 @@ class Service:
         lists = load_address_lists(config.classify.apple_egress_file, config.classify.scanner_networks_file)
         store = store if store is not None else open_store(config)
         cache = CampaignCache(
-            store, config.privacy.salt_window_days * 86400, config.store.campaign_refresh_seconds
+            store,
+            config.privacy.salt_window_days * 86400,
+            config.store.campaign_refresh_seconds,
+            clock=lambda: store.clock.now(),
         )
         # A campaign's label series lives as long as the campaign does in this process's view.
         metrics = Metrics(

@@ -10,6 +10,7 @@ import pytest
 from pixelagg.core.campaign import Campaign, new_campaign_id
 from pixelagg.store import Batch
 from pixelagg.store.batch import first_field, slot_field, utc_day
+from pixelagg.store.clock import TrustedClock
 from tests.helpers import STORES
 
 pytestmark = pytest.mark.anyio
@@ -86,6 +87,17 @@ async def test_seen_set_expires_with_its_salt(store):
     keys = {info.key: info async for info in store.scan(store.keys.campaign_pattern(c.id))}
     seen = keys[store.keys.seen(c.id, 0)]
     assert 100 < seen.ttl <= 122
+
+
+async def test_seen_set_ttl_is_what_its_salt_has_left_on_a_clock_days_off(store):
+    """The seen set's TTL is what is left of its salt by the store's clock, even when that clock
+    is ten days off the server's (a duration, never an absolute time)."""
+    store.clock = TrustedClock(not_before=time.time() + 10 * 86400)
+    c = await _campaign(store)
+    now = store.clock.now()
+    await store.write_batch(_opens(c.id, [secrets.token_bytes(16)], now, window=(0, now + 120), seq=1))
+    keys = {info.key: info async for info in store.scan(store.keys.campaign_pattern(c.id))}
+    assert 100 < keys[store.keys.seen(c.id, 0)].ttl <= 122
 
 
 async def test_short_periods_count_opens_per_period(store):
