@@ -88,7 +88,10 @@ def _salt_patterns(http: httpx.Client, server: Served) -> dict[str, dict[str, fl
     """The audit's salt and seen-set patterns (count and TTLs), by kind."""
     audit = http.get(server.url + "/api/audit", headers=AUTH).json()
     return {
-        kind: p for p in audit["patterns"] for kind in ("salt", "seen") if p["pattern"].endswith(f":{kind}:{{window}}")
+        kind: p
+        for p in audit["patterns"]
+        for kind in ("salt", "seen")
+        if p["pattern"].endswith(f":{kind}:{{window}}")
     }
 
 

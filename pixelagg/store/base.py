@@ -107,15 +107,16 @@ class Store(Protocol):
         """The estimated cardinality of the union of each group of sketches, in one round trip."""
         ...
 
-    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
-        """The frozen values of those of these released cells that exist."""
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, str]:
+        """The frozen values (as text) of those of these released cells or groups that exist."""
         ...
 
     async def release_cells(
-        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
-    ) -> dict[str, int]:
-        """Freeze each cell's value unless it is frozen already (set-if-absent, atomically), and
-        return the frozen value of every given cell. The release hash gets `ttl_seconds`."""
+        self, campaign_id: str, values: Mapping[str, str], ttl_seconds: int
+    ) -> dict[str, str]:
+        """Freeze each cell's (or group's) value unless it is frozen already (set-if-absent,
+        atomically), and return the frozen value of every given name. The release hash gets
+        `ttl_seconds`."""
         ...
 
     def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:

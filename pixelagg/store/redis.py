@@ -304,15 +304,15 @@ class RedisStore:
             if fields
         }
 
-    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, str]:
         if not names:
             return {}
         values = await self._call(self.redis.hmget(self.keys.released(campaign_id), list(names)))
-        return {name: int(v) for name, v in zip(names, values, strict=True) if v is not None}
+        return {name: v.decode() for name, v in zip(names, values, strict=True) if v is not None}
 
     async def release_cells(
-        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
-    ) -> dict[str, int]:
+        self, campaign_id: str, values: Mapping[str, str], ttl_seconds: int
+    ) -> dict[str, str]:
         if not values:
             return {}
         key = self.keys.released(campaign_id)
@@ -325,7 +325,7 @@ class RedisStore:
                 args += [name, values[name]]
             pipe.eval(RELEASE, 1, key, *args)
         frozen = [v for part in await self._call(pipe.execute()) for v in part]
-        return {name: int(v) for name, v in zip(names, frozen, strict=True)}
+        return {name: v.decode() for name, v in zip(names, frozen, strict=True)}
 
     async def count_unique(self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]) -> list[float]:
         named = [[self.keys.sketch(campaign_id, *ref) for ref in group] for group in groups]

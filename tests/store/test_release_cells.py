@@ -113,29 +113,31 @@ async def test_short_periods_count_opens_per_period(store):
 
 
 async def test_release_freezes_the_first_value(store):
-    """A released cell keeps its first value: a later release of the same cell changes nothing."""
+    """A released cell (or group) keeps its first value, an empty one too: a later release of
+    the same name changes nothing."""
     c = await _campaign(store)
-    first = await store.release_cells(c.id, {"ud|1|human": 7, "ud|2|human": -3}, TTL)
-    again = await store.release_cells(c.id, {"ud|1|human": 99, "ud|3|human": 5}, TTL)
-    assert first == {"ud|1|human": 7, "ud|2|human": -3}
-    assert again == {"ud|1|human": 7, "ud|3|human": 5}
-    assert await store.read_released(c.id, ["ud|1|human", "ud|2|human", "ud|4|human"]) == {
-        "ud|1|human": 7,
-        "ud|2|human": -3,
+    first = await store.release_cells(c.id, {"ud|1": "human=7", "ud|2": "human=-3"}, TTL)
+    again = await store.release_cells(c.id, {"ud|1": "human=99", "ud|3": ""}, TTL)
+    assert first == {"ud|1": "human=7", "ud|2": "human=-3"}
+    assert again == {"ud|1": "human=7", "ud|3": ""}
+    assert await store.read_released(c.id, ["ud|1", "ud|2", "ud|3", "ud|4"]) == {
+        "ud|1": "human=7",
+        "ud|2": "human=-3",
+        "ud|3": "",
     }
 
 
 async def test_release_of_many_cells_at_once(store):
     """Thousands of cells are frozen in one call (the Redis script takes them in chunks)."""
     c = await _campaign(store)
-    values = {f"rd|{n}|NL": n for n in range(2500)}
+    values = {f"rd|{n}": f"NL={n}" for n in range(2500)}
     assert await store.release_cells(c.id, values, TTL) == values
 
 
 async def test_released_cells_have_a_ttl_and_are_erased(store):
     """The release hash has the given TTL and goes with the campaign."""
     c = await _campaign(store)
-    await store.release_cells(c.id, {"xd|1|": 1}, TTL)
+    await store.release_cells(c.id, {"xd|1": "=1"}, TTL)
     await store.write_batch(_opens(c.id, [secrets.token_bytes(16)], time.time(), seq=1))
     keys = {info.key: info async for info in store.scan(store.keys.campaign_pattern(c.id))}
     assert 0 < keys[store.keys.released(c.id)].ttl <= TTL
