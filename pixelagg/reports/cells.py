@@ -18,6 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from ..store.batch import released_name
+
 __all__ = ["DAY", "Cell", "Clock", "Term", "cover", "pack", "unpack"]
 
 DAY = 86400
@@ -34,13 +36,13 @@ class Cell(NamedTuple):
     @property
     def name(self) -> str:
         """The cell's own field name in the store's release hash (releases before groups)."""
-        return f"{self.kind}{self.level}|{self.number}|{self.dim}"
+        return released_name(self.kind, self.level, self.number, self.dim)
 
     @property
     def group(self) -> str:
         """The field name of the group the cell is frozen in: every dimension of its kind,
         level and number."""
-        return f"{self.kind}{self.level}|{self.number}"
+        return released_name(self.kind, self.level, self.number)
 
 
 def pack(values: dict[str, int]) -> str:

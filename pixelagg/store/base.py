@@ -36,6 +36,8 @@ class WriteResult:
     """campaign -> error: nothing of the part was applied; retry it."""
     data_lost: bool = False
     """The store noticed during this write that it lost its data (a wipe, a failover)."""
+    late: dict[str, int] = field(default_factory=dict)
+    """campaign -> hits written now whose released cells were frozen before (frozen_checks)."""
 
 
 class Store(Protocol):

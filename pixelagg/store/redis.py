@@ -200,6 +200,12 @@ class RedisStore:
     ) -> tuple[list[str], list[Any]]:
         keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id)]
         args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq_of(part), 0, part.events]
+        args += [len(part.frozen_checks), 0]
+        if part.frozen_checks:  # hits of closed periods: are their cells frozen already?
+            keys.append(self.keys.released(campaign_id))
+            args[7] = len(keys)
+            for names, hits in part.frozen_checks:
+                args += [len(names), *names, hits]
         hincr = 0
         day_index: dict[str, int] = {}
         for day, fields in part.counters.items():
@@ -260,6 +266,8 @@ class RedisStore:
             if code in (0, 1):  # 0: applied by an earlier try of this part
                 result.written += batch.campaigns[cid].events
                 result.stored[cid] = total
+                if code == 1 and int(reply[2]):
+                    result.late[cid] = int(reply[2])
             else:
                 result.refused[cid] = MISSING if code == -1 else PAUSED
         if MISSING in result.refused.values():  # deleted, or lost by the server?

@@ -14,6 +14,7 @@ from ..ingest.aggregator import Aggregator
 from ..ingest.cache import CampaignCache
 from ..ingest.lists import load_address_lists
 from ..metrics import Metrics
+from ..reports.release import Policy
 from ..store import Store, open_store
 from ..tokens import admin_token
 
@@ -41,6 +42,7 @@ class Service:
         assert token is not None
         lists = load_address_lists(config.classify.apple_egress_file, config.classify.scanner_networks_file)
         store = store if store is not None else open_store(config)
+        policy = Policy.from_config(config)
         cache = CampaignCache(
             store,
             config.privacy.salt_window_days * 86400,
@@ -63,6 +65,7 @@ class Service:
                 config.store.flush_interval_ms / 1000,
                 config.store.buffer_max_events,
                 config.privacy.release_period_seconds,
+                policy.delay if policy.budget is not None else None,
             ),
             cache=cache,
             classifier=Classifier(lists, config.classify.cache_size),

@@ -143,3 +143,14 @@ async def test_released_cells_have_a_ttl_and_are_erased(store):
     assert 0 < keys[store.keys.released(c.id)].ttl <= TTL
     await store.delete_campaign(c.id)
     assert [info async for info in store.scan(store.keys.campaign_pattern(c.id))] == []
+
+
+async def test_a_write_counts_the_hits_whose_cells_are_frozen(store):
+    """A part's frozen checks: the hits whose cells the release hash holds already (a group, or
+    a cell of its own) are counted as late; the others, and the write itself, as usual."""
+    c = await _campaign(store)
+    await store.release_cells(c.id, {"lp|7": "human=3", "ld|9|human": "4"}, TTL)
+    batch = _opens(c.id, [secrets.token_bytes(16) for _ in range(6)], time.time(), seq=1)
+    batch.campaigns[c.id].frozen_checks = [(("lp|7", "ld|1"), 2), (("lp|8", "ld|9|human"), 3), (("lp|9",), 1)]
+    result = await store.write_batch(batch)
+    assert result.late == {c.id: 5} and result.stored == {c.id: 6}
