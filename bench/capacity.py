@@ -25,10 +25,17 @@ def plan(args: argparse.Namespace) -> list[dict[str, float]]:
         round_trips = hits * args.round_trips_per_hit
         shards_cpu = commands / (args.shard_commands_per_s * args.headroom)
         # Campaigns alive at once: a retention's worth of sends. Each has a few heavy days (the
-        # burst after the send, every region and class present) and a long light tail.
+        # burst after the send, every region and class present), a long light tail, and the
+        # released cells of every closed day of its life once its report is read (on average
+        # half the retention). Seen sets live only while a campaign's salt window is open.
         alive = args.campaigns_per_day * args.retention_days
-        per_campaign_kb = args.heavy_days * args.kb_per_campaign_day + args.tail_days * args.kb_tail_day
-        memory_gb = alive * per_campaign_kb / 1024 / 1024
+        per_campaign_kb = (
+            args.heavy_days * args.kb_per_campaign_day
+            + args.tail_days * args.kb_tail_day
+            + args.retention_days / 2 * args.kb_released_day
+        )
+        seen_kb = args.campaigns_per_day * args.window_days * args.visitors * args.seen_bytes / 1024
+        memory_gb = (alive * per_campaign_kb + seen_kb) / 1024 / 1024
         shards_memory = memory_gb / args.shard_memory_gb
         shards = max(1, math.ceil(max(shards_cpu, shards_memory)))
         rows.append(
@@ -74,8 +81,8 @@ def main() -> None:
     p.add_argument(
         "--kb-per-campaign-day",
         type=float,
-        default=170.0,
-        help="measured Redis memory of a busy campaign-day",
+        default=193.0,
+        help="measured Redis memory of a busy campaign-day, kept for the retention",
     )
     p.add_argument("--tail-days", type=int, default=30, help="later days that still see some opens")
     p.add_argument(
@@ -84,6 +91,15 @@ def main() -> None:
         default=10.0,
         help="Redis memory of a quiet campaign-day (sparse sketches)",
     )
+    p.add_argument(
+        "--kb-released-day",
+        type=float,
+        default=1.6,
+        help="released cells per closed day of a campaign's life (bench/redis_memory.py)",
+    )
+    p.add_argument("--visitors", type=int, default=30_000, help="distinct addresses per campaign")
+    p.add_argument("--seen-bytes", type=float, default=38.4, help="seen-set bytes per address")
+    p.add_argument("--window-days", type=int, default=7, help="privacy.salt_window_days")
     p.add_argument("--headroom", type=float, default=0.6, help="plan to this fraction of measured capacity")
     p.add_argument(
         "--json", help="read hits-per-core, commands and round trips from a bench/run.py --json file"
@@ -115,7 +131,8 @@ def main() -> None:
         f"shard {args.shard_commands_per_s:.0f} cmds/s and {args.shard_memory_gb} GB, "
         f"{args.campaigns_per_day} sends/day kept {args.retention_days} days "
         f"({args.heavy_days} x {args.kb_per_campaign_day:.0f} KB + "
-        f"{args.tail_days} x {args.kb_tail_day:.0f} KB each), "
+        f"{args.tail_days} x {args.kb_tail_day:.0f} KB + {args.kb_released_day} KB released a day "
+        f"of life each; seen sets of {args.visitors} addresses for {args.window_days} days), "
         f"headroom {args.headroom:.0%}"
     )
     print(f"{'hits/s':>10} {'cores':>7} {'replicas':>9} {'redis cmd/s':>12} {'GB':>7} {'shards':>7}")

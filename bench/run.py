@@ -468,22 +468,32 @@ def redis_commands(r: Any) -> dict[str, int]:
 
 
 def redis_memory(r: Any, prefix: str, campaign: str) -> dict[str, Any]:
-    """MEMORY USAGE summed over the campaign's keys; days = distinct YYYYMMDD in key names."""
+    """MEMORY USAGE summed over the campaign's keys; days = distinct YYYYMMDD in key names.
+
+    Seen sets and salts live for the salt window only (7 days), not for the retention: they
+    are summed apart (`window_kb`), and per_day_kb is what a campaign-day keeps
+    (bench/redis_memory.py gives every key type)."""
     tag = f"{prefix}:{{c:{campaign}}}:"
     day_re = re.compile(r"(?:^|:)(\d{8})(?::|$)")
-    total, keys, days = 0, 0, set()
+    total, window, keys, days = 0, 0, 0, set()
     for raw in r.scan_iter(match=tag + "*", count=1000):
         key = raw.decode()
         keys += 1
-        total += int(r.memory_usage(key, samples=0) or 0)
+        used = int(r.memory_usage(key, samples=0) or 0)
+        if key[len(tag) :].startswith(("seen:", "salt:")):
+            window += used
+        else:
+            total += used
         m = day_re.search(key[len(tag) :])
         if m:
             days.add(m.group(1))
     return {
         "keys": keys,
         "bytes": total,
+        "window_bytes": window,
         "days": len(days),
         "per_day_kb": total / max(1, len(days)) / 1024 if keys else None,
+        "window_kb": window / 1024,
     }
 
 
@@ -745,7 +755,8 @@ def table(results: list[dict[str, Any]], base_rps: dict[str, float]) -> str:
                 else f"HTTP {st.get('status')}"
             )
             mem_txt = (
-                f"{mem['per_day_kb']:.1f} KB ({mem['keys']} keys, {mem['days']} days)"
+                f"{mem['per_day_kb']:.1f} KB ({mem['keys']} keys, {mem['days']} days), "
+                f"and {mem.get('window_kb', 0):,.0f} KB of seen sets and salts for the salt window"
                 if mem.get("per_day_kb") is not None
                 else "n/a"
             )

@@ -11,6 +11,7 @@ service is stopped.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import ipaddress
 import json
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .exceptions import ConfigError
 from .store.embedded_file import LOCK_NAME
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "SERVE_FILE",
     "Found",
     "advertise",
+    "check_advertisable",
     "find_service",
     "http_url",
     "last_served_url",
@@ -67,6 +70,34 @@ def advertised_url(config: Config) -> str:
     return http_url(_LOOPBACK.get(host, host), config.server.port)
 
 
+def check_advertisable(data_dir: Path) -> None:
+    """Raise ConfigError when serve.json or served-url in the data dir could not be replaced.
+
+    Opening an existing file for writing, without truncating it, changes nothing and fails as
+    replacing it would: a directory, an immutable file, a file on a read-only mount.
+    """
+    for name in (SERVE_FILE, SERVED_URL_FILE):
+        path = data_dir / name
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            # another user's file, which the writable dir lets us replace; a FIFO nobody reads
+            if exc.errno in (errno.EACCES, errno.ENXIO):
+                continue
+            raise ConfigError(_cannot_replace(path, exc)) from None
+
+
+def _cannot_replace(path: Path, exc: OSError) -> str:
+    return (
+        f"The data dir {str(path.parent)!r} (store.data_dir, PIXELAGG_DATA_DIR) holds {path.name}, "
+        f"which 'pixelagg serve' must replace, and it cannot be replaced ({exc.strerror}). "
+        "It only says where the service runs: remove it (or make it a writable file), "
+        "or give the service another data dir."
+    )
+
+
 def advertise(config: Config, supervisor: int) -> None:
     """Write serve.json for this process, which holds the store's lock, and served-url."""
     url = advertised_url(config)
@@ -78,8 +109,12 @@ def advertise(config: Config, supervisor: int) -> None:
 def _write(path: Path, text: str) -> None:
     """Replace the file in one step, so a reader sees the old text or the new, never half."""
     part = path.with_name(f".{path.name}.{os.getpid()}")
-    part.write_text(text, encoding="utf-8")
-    part.replace(path)
+    try:
+        part.write_text(text, encoding="utf-8")
+        part.replace(path)
+    except OSError as exc:
+        part.unlink(missing_ok=True)
+        raise ConfigError(_cannot_replace(path, exc)) from None
 
 
 def withdraw(config: Config) -> None:

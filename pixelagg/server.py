@@ -22,7 +22,7 @@ from typing import Any
 from . import limits
 from .config import Config, load
 from .exceptions import ConfigError
-from .serve_file import advertise, find_service, lock_holder, withdraw
+from .serve_file import advertise, check_advertisable, find_service, lock_holder, withdraw
 from .web.app import Front, create_app
 from .workers import SUPERVISOR_ENV, follow_supervisor, mark_supervisor
 
@@ -61,6 +61,7 @@ def check_can_serve(config: Config) -> None:
     if config.is_embedded or not config.api.admin_token:  # the store or the token file lives there
         _check_data_dir(config.data_dir)
     if config.is_embedded:
+        check_advertisable(config.data_dir)
         holder = lock_holder(config.data_dir)
         if holder is not None:
             found = find_service(config)
@@ -79,14 +80,29 @@ def _check_data_dir(data_dir: Path) -> None:
     if data_dir.exists():
         if not data_dir.is_dir():
             raise ConfigError(f"{where} is not a directory.")
+        if _read_only(data_dir):
+            raise ConfigError(
+                f"{where} is on a read-only file system. Remount it read-write, or give the "
+                "service a writable data dir (PIXELAGG_DATA_DIR)."
+            )
         if not os.access(data_dir, os.W_OK | os.X_OK):
-            raise ConfigError(f"{where} is not writable by this user.")
+            raise ConfigError(
+                f"{where} is not writable by this user. Make it writable (chown or chmod), or "
+                "give the service a writable data dir (PIXELAGG_DATA_DIR)."
+            )
         return
     parent = data_dir.absolute().parent
     while not parent.exists():
         parent = parent.parent
     if not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
         raise ConfigError(f"{where} cannot be created: {str(parent)!r} is not a writable directory.")
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False
 
 
 def _check_port(host: str, port: int) -> None:

@@ -4,10 +4,31 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers import AUTH, BROWSER_UA, Served
+
+LIBFAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
+"""Debian's faketime package; scripts/test installs it when it runs as root."""
+
+
+def faketime_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """The environment that puts a serve's wall clock (not its monotonic one) at the offset
+    written in the returned file (`+10d`, `+0s`), read again every second."""
+    if LIBFAKETIME is None:
+        pytest.skip("faketime is not installed (apt install faketime; scripts/test installs it as root)")
+    offset = tmp_path / "faketime"
+    offset.write_text("+0s\n")
+    env = {
+        "LD_PRELOAD": str(LIBFAKETIME),
+        "FAKETIME_TIMESTAMP_FILE": str(offset),
+        "FAKETIME_CACHE_DURATION": "1",
+        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # a step of the wall clock leaves the monotonic one
+    }
+    return env, offset
 
 
 def hits(http: httpx.Client, server: Served, campaign_id: str, n: int, first: int = 0) -> Counter[str]:

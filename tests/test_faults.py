@@ -1,15 +1,18 @@
-"""Faults against real processes: the store goes away, crashes, comes back; no count is lost."""
+"""Faults against real processes: the store goes away, crashes, comes back; the wall clock
+steps by days. No count is lost, and no salt window moves."""
 
 from __future__ import annotations
 
 import time
+from email.utils import parsedate_to_datetime
 
 import httpx
 import pytest
 
+from pixelagg.core.privacy import SALT_GRACE_SECONDS
 from tests import valkey as vk
-from tests.faults import answered_total, reconciled, total
-from tests.helpers import Stream, make_env, wait_for
+from tests.faults import answered_total, faketime_env, hits, metric, reconciled, total
+from tests.helpers import AUTH, Served, Stream, make_env, store_url, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -71,6 +74,54 @@ def test_store_crash_loses_at_most_one_second(serve, tmp_path):
             assert total(http, server, campaign["id"]) >= safe
     finally:
         redis.stop()
+
+
+def _server_date(http: httpx.Client, server: Served) -> float:
+    """The server's wall clock, from its Date header."""
+    return parsedate_to_datetime(http.get(server.url + "/healthz").headers["date"]).timestamp()
+
+
+def _uniques(http: httpx.Client, server: Served, campaign_id: str) -> int:
+    return int(server.stats(http, campaign_id)["unique_opens"]["estimate"])
+
+
+def _salt_patterns(http: httpx.Client, server: Served) -> dict[str, dict[str, float]]:
+    """The audit's salt and seen-set patterns (count and TTLs), by kind."""
+    audit = http.get(server.url + "/api/audit", headers=AUTH).json()
+    return {
+        kind: p
+        for p in audit["patterns"]
+        for kind in ("salt", "seen")
+        if p["pattern"].endswith(f":{kind}:{{window}}")
+    }
+
+
+@pytest.mark.parametrize("kind", ["embedded", "redis"])
+def test_a_wall_clock_step_of_days_moves_no_salt_window(serve, tmp_path, request, kind):
+    """The wall clock steps ten days ahead (past the 7-day window) and back: the same 100
+    visitors are one window's 100 uniques throughout, one salt and one seen set exist, neither
+    with a TTL above the window plus grace, and no count expires."""
+    faked, offset = faketime_env(tmp_path)
+    server = serve(make_env(tmp_path, store_url(kind, request), **faked))
+    bound = 7 * 86400 + SALT_GRACE_SECONDS
+    with httpx.Client() as http:
+        campaign = server.create(http)["id"]
+        assert hits(http, server, campaign, 100)["counted"] == 100
+        offset.write_text("+10d\n")
+        assert wait_for(lambda: _server_date(http, server) > time.time() + 9 * 86400)
+        assert hits(http, server, campaign, 100)["counted"] == 100, "the same 100 visitors"
+        assert wait_for(lambda: total(http, server, campaign) == 200)
+        assert metric(http, server, "pixelagg_restamped_hits_total") >= 100
+        assert _uniques(http, server, campaign) < 110, "no new window opened: not counted twice"
+        patterns = _salt_patterns(http, server)
+        assert patterns["salt"]["count"] == 1 and patterns["salt"]["ttl_max"] <= bound
+        assert patterns["seen"]["count"] == 1 and patterns["seen"]["ttl_max"] <= bound + 1
+        offset.write_text("+0s\n")
+        assert wait_for(lambda: abs(_server_date(http, server) - time.time()) < 5)
+        assert hits(http, server, campaign, 100)["counted"] == 100, "the same 100 once more"
+        assert wait_for(lambda: total(http, server, campaign) == 300), "no count expired"
+        assert _uniques(http, server, campaign) < 110
+        assert _salt_patterns(http, server)["salt"]["count"] == 1
 
 
 LOSS_BOUND = 3.0

@@ -181,3 +181,47 @@ def test_serve_started_while_redis_hangs_answers_without_waiting(serve, tmp_path
             assert wait_for(lambda: answered_total(http, server, campaign) == counted == 51, timeout=30)
     finally:
         redis.stop()
+
+
+def _stored_hits(redis: vk.ValkeyProcess, prefix: str, campaign: str) -> int:
+    """Hits the store holds for a campaign: its writers' running totals."""
+    fields = redis.command("HGETALL", f"{prefix}:{{c:{campaign}}}:w")
+    pairs = dict(zip(fields[::2], fields[1::2], strict=True))
+    return sum(int(v) for k, v in pairs.items() if str(k).endswith(":n"))
+
+
+def test_hits_written_after_their_period_was_frozen_are_counted_as_late(serve, tmp_path):
+    """Replica a cannot write (its Redis user loses @write) while b reads the report, which
+    freezes the 1-second periods a's hits belong in; once a writes them, exactly those hits are
+    counted as late (metric, /readyz, log lines by campaign, at most one a minute and the rest at
+    shutdown) and are in the store's counts."""
+    redis = vk.ValkeyProcess(tmp_path / "valkey").start()
+    try:
+        redis.command("ACL", "SETUSER", "a", "on", ">a-password", "~*", "&*", "+@all")
+        release = {"PIXELAGG_PRIVACY_EPSILON": "1", "PIXELAGG_PRIVACY_RELEASE_PERIOD_SECONDS": "1"}
+        env_b = make_env(tmp_path, redis.url, **release)
+        url_a = f"redis://a:a-password@127.0.0.1:{redis.port}"
+        prefix = env_b["PIXELAGG_STORE_KEY_PREFIX"]
+        a = serve(make_env(tmp_path, url_a, PIXELAGG_STORE_KEY_PREFIX=prefix, **release), name="a")
+        b = serve(env_b, name="b")
+        with httpx.Client() as http:
+            campaign = b.create(http, recipients=1000)["id"]
+            assert hits(http, a, campaign, 10)["counted"] == 10
+            assert wait_for(lambda: _stored_hits(redis, prefix, campaign) == 10)
+            redis.command("ACL", "SETUSER", "a", "-@write")
+            assert hits(http, a, campaign, 30, first=10)["counted"] == 30
+            written_by = time.time()
+            assert wait_for(lambda: readyz(http, a).json()["writes"] == "retrying")
+            time.sleep(max(0.0, written_by + 3 - time.time()))  # their periods closed (1 s + 1 s)
+            b.stats(http, campaign)  # freezes every closed period
+            redis.command("ACL", "SETUSER", "a", "+@write")
+            assert wait_for(lambda: _stored_hits(redis, prefix, campaign) == 40)
+            assert wait_for(lambda: metric(http, a, "pixelagg_late_hits_total") == 30)
+            assert readyz(http, a).json()["late_hits"] == 30
+            assert metric(http, b, "pixelagg_late_hits_total") == 0
+        a.stop()  # the log line is rate-limited: the shutdown logs what waits
+        late_lines = [line for line in a.logs().splitlines() if "release period was frozen" in line]
+        assert late_lines and all(campaign in line for line in late_lines)
+        assert "(30 so far;" in late_lines[-1]
+    finally:
+        redis.stop()

@@ -8,9 +8,11 @@ import os
 import pytest
 
 from pixelagg.config import load
+from pixelagg.exceptions import ConfigError
 from pixelagg.serve_file import (
     SERVE_FILE,
     advertise,
+    check_advertisable,
     find_service,
     http_url,
     last_served_url,
@@ -135,3 +137,22 @@ def test_the_last_served_url_outlives_serve_json(held):
     advertise(held, supervisor=os.getpid())
     withdraw(held)
     assert last_served_url(held) == "http://127.0.0.1:8123"
+
+
+def test_advertise_that_cannot_replace_serve_json_is_a_config_error_leaving_nothing(held):
+    """advertise over a serve.json it cannot replace raises ConfigError naming it, and leaves no part file."""
+    (held.data_dir / SERVE_FILE).mkdir()
+    with pytest.raises(ConfigError, match=f"holds {SERVE_FILE}, which 'pixelagg serve' must replace"):
+        advertise(held, supervisor=os.getpid())
+    assert not list(held.data_dir.glob(f".{SERVE_FILE}.*"))
+
+
+def test_check_advertisable_refuses_a_serve_json_it_cannot_replace(config):
+    """check_advertisable raises ConfigError for a serve.json that is a directory, and not for a file."""
+    config.data_dir.mkdir()
+    (config.data_dir / SERVE_FILE).write_text("{}")
+    check_advertisable(config.data_dir)
+    (config.data_dir / SERVE_FILE).unlink()
+    (config.data_dir / SERVE_FILE).mkdir()
+    with pytest.raises(ConfigError, match="remove it"):
+        check_advertisable(config.data_dir)

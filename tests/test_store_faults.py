@@ -22,13 +22,11 @@ import pytest
 from pixelagg.exceptions import StoreError
 from pixelagg.store import EmbeddedStore
 from pixelagg.store.keys import Keyspace
-from tests.faults import hits, metric, readyz, total
+from tests.faults import faketime_env, hits, metric, readyz, total
 from tests.helpers import AUTH, Served, Stream, make_env, wait_for
 
 pytestmark = pytest.mark.slow
 
-LIBFAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
-"""Debian's faketime package; scripts/test installs it when it runs as root."""
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs or a read-only bind needs root")
 
 
@@ -228,25 +226,11 @@ def test_a_failing_save_keeps_everything_or_names_it(serve, tmp_path, kind, endi
         fault.cleanup()
 
 
-def _faketime_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
-    if LIBFAKETIME is None:
-        pytest.skip("faketime is not installed (apt install faketime; scripts/test installs it as root)")
-    offset = tmp_path / "faketime"
-    offset.write_text("+0s\n")
-    env = {
-        "LD_PRELOAD": str(LIBFAKETIME),
-        "FAKETIME_TIMESTAMP_FILE": str(offset),
-        "FAKETIME_CACHE_DURATION": "1",
-        "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # a step of the wall clock leaves the monotonic one
-    }
-    return env, offset
-
-
 @pytest.mark.parametrize("step", ["+400d", "-400d"])
 def test_a_clock_step_expires_and_loses_nothing(serve, tmp_path, step):
     """The wall clock steps by 400 days for 2.5 s: no key expires (then or after a restart),
     every hit counts on today, and the hits stamped meanwhile are reported."""
-    faked, offset = _faketime_env(tmp_path)
+    faked, offset = faketime_env(tmp_path)
     env = make_env(tmp_path, None, **faked)
     server = serve(env, name="stepped")
     with httpx.Client() as http:
@@ -320,7 +304,8 @@ def test_a_damaged_file_at_start_is_an_error_naming_it(serve, tmp_path, damage):
 def test_a_read_only_data_dir_at_start_is_a_one_line_error(serve, tmp_path):
     """Opening the store in a data dir on a read-only mount fails with one line naming it.
 
-    (In-process: `serve` itself first trips over serve.json in that dir, which the CLI owns.)"""
+    (In-process: a real `serve` stops before the store, at its check of the data dir; see
+    tests/cli/test_serve.py.)"""
     _saved_store(tmp_path, serve)
     data = tmp_path / "data"
     subprocess.run(["mount", "--bind", "-o", "ro", str(data), str(data)], check=True)

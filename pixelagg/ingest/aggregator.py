@@ -38,6 +38,7 @@ from ..store.base import MISSING, PAUSED, WriteResult
 from ..store.batch import CampaignBatch
 from ..store.clock import TrustedClock
 from ..tasks import stop_task
+from .late import LateHits, frozen_checks
 
 __all__ = ["LOST_REASONS", "Aggregator"]
 
@@ -89,13 +90,24 @@ class _Losses(Collector):
             "Hits stamped by a wall clock far off the process's clock, stamped again by it.",
             value=self.aggregator.restamped,
         )
+        yield CounterMetricFamily(
+            "pixelagg_late_hits",
+            "Hits written after their release period was frozen: counted, in no released figure.",
+            value=self.aggregator.late.total,
+        )
 
 
 class Aggregator:
     """Buffers hits and writes them to the store in pre-aggregated, numbered parts."""
 
     def __init__(
-        self, store: Store, metrics: Metrics, flush_interval: float, max_events: int, period: int = 3600
+        self,
+        store: Store,
+        metrics: Metrics,
+        flush_interval: float,
+        max_events: int,
+        period: int = 3600,
+        release_delay: float | None = None,
     ) -> None:
         self.store = store
         self.metrics = metrics
@@ -103,8 +115,10 @@ class Aggregator:
         self.max_events = max_events
         self.period = period
         """The release period in seconds: first opens are counted per period."""
+        self.release_delay = release_delay
+        """How long after its end a period is released; None when nothing is (exact figures)."""
+        self.late = LateHits()
         self.writer = secrets.token_hex(8)
-        self.clock = TrustedClock()
         self._seq = 0
         self._current = Batch()
         self._current_events = 0
@@ -195,6 +209,18 @@ class Aggregator:
         self._current.add_click(campaign_id, timestamp, class_, link, region, element, window, self.period)
         return True
 
+    @property
+    def clock(self) -> TrustedClock:
+        """The store's clock, which the pixel's stamps and salt windows share with its expiry."""
+        return self.store.clock
+
+    def stamp(self, timestamp: float) -> float:
+        """The time to stamp a hit with: the wall clock's, or the process's clock when the wall
+        clock has stepped (counted in `restamped`). Salt windows are taken at the same time."""
+        if self._earliest <= timestamp <= self._latest:
+            return timestamp
+        return self._restamp(timestamp)
+
     def add_declined(self, campaign_id: str, timestamp: float) -> bool:
         """Accept one declined request (GPC/DNT); False when dropped."""
         if not self._admit(campaign_id):
@@ -271,13 +297,19 @@ class Aggregator:
                     queue = self._queues[campaign_id]
                     part = queue.parts[0]
                     part.acked = self._acked.get(campaign_id, 0)
+                    if self.release_delay is not None:
+                        part.frozen_checks = frozen_checks(
+                            part, self.period, self.release_delay, self.clock.now()
+                        )
                     queue.attempted = max(queue.attempted, 1)
                     batch.campaigns[campaign_id] = part
                 result = await self._write(batch)
+                self.late.add(result.late)
                 tried.update(result.failed, result.refused)
                 self._settle(batch, result)
             self.last_error = next(iter(self.failing.values()), None)
             self.metrics.buffer_depth.set(self.depth)
+            self.late.add({})  # what waited for the minute to end
             return not self._queues
 
     async def _write(self, batch: Batch) -> WriteResult:
@@ -375,6 +407,7 @@ class Aggregator:
             for queue in self._queues.values():
                 queue.retry_at = 0.0
             if await self.flush():
+                self.late.log()
                 return True
             if time.monotonic() >= deadline:
                 waiting = ", ".join(

@@ -18,6 +18,7 @@ import enum
 import logging
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 from ..core.campaign import Campaign
@@ -50,10 +51,18 @@ class _Failed(enum.Enum):
 class CampaignCache:
     """Campaign records and window salts held in memory."""
 
-    def __init__(self, store: Store, window_seconds: int, refresh_seconds: float) -> None:
+    def __init__(
+        self,
+        store: Store,
+        window_seconds: int,
+        refresh_seconds: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.store = store
         self.window_seconds = window_seconds
         self.refresh_seconds = refresh_seconds
+        self.clock = clock
+        """The time salts are opened and closed by: the pixel's stamps (the store's clock)."""
         self._campaigns: dict[str, Campaign] = {}
         self._salts: dict[str, Salt] = {}
         self._unknown: OrderedDict[str, float] = OrderedDict()
@@ -86,7 +95,7 @@ class CampaignCache:
                 )
             self._losses_seen = losses
         self._campaigns = fresh
-        self.forget_closed_salts(time.time())
+        self.forget_closed_salts(self.clock())
 
     def forget_closed_salts(self, now: float) -> None:
         """Drop the salts of deleted campaigns and of windows that ended, hit or no hit."""

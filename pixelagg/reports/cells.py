@@ -6,6 +6,11 @@ periods is then a sum of released cells: whole days from day cells, partial days
 cells, or a day cell minus the period cells it does not cover, whichever has less variance.
 Periods before the campaign existed hold no opens by construction: they count as exact zeros
 and are never released. Only closed periods and closed days are used.
+
+The cells of one histogram, level and number (every country of one day, say) are frozen
+together as one group, stored as one text (`pack`): about 1.6 KB for a day's countries, where
+a field per cell took 10.6 KB. Releases before groups stored a field per cell (`Cell.name`);
+those are read first, so a cell frozen then keeps its value.
 """
 
 from __future__ import annotations
@@ -13,7 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-__all__ = ["DAY", "Cell", "Clock", "Term", "cover"]
+from ..store.batch import released_name
+
+__all__ = ["DAY", "Cell", "Clock", "Term", "cover", "pack", "unpack"]
 
 DAY = 86400
 
@@ -28,8 +35,29 @@ class Cell(NamedTuple):
 
     @property
     def name(self) -> str:
-        """The cell's field name in the store's release hash."""
-        return f"{self.kind}{self.level}|{self.number}|{self.dim}"
+        """The cell's own field name in the store's release hash (releases before groups)."""
+        return released_name(self.kind, self.level, self.number, self.dim)
+
+    @property
+    def group(self) -> str:
+        """The field name of the group the cell is frozen in: every dimension of its kind,
+        level and number."""
+        return released_name(self.kind, self.level, self.number)
+
+
+def pack(values: dict[str, int]) -> str:
+    """A group's frozen values as stored: `dim=value` pairs, comma-separated, zeros left out
+    (a group holds every dimension of its kind, so one that is absent is a frozen zero)."""
+    return ",".join(f"{dim}={value}" for dim, value in sorted(values.items()) if value)
+
+
+def unpack(text: str) -> dict[str, int]:
+    """The values of a stored group (the dimensions that are not zero)."""
+    values: dict[str, int] = {}
+    for pair in text.split(",") if text else ():
+        dim, _, value = pair.rpartition("=")
+        values[dim] = int(value)
+    return values
 
 
 class Term(NamedTuple):

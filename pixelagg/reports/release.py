@@ -7,7 +7,8 @@ store's counters, discrete Laplace noise is added (reports/noise.py) and the noi
 frozen in the store with set-if-absent: every later read, by any process, gets the same
 number. Sums over ranges, days in any time zone and campaign totals are computed from frozen
 cells, so asking again, asking overlapping ranges or sweeping time zones reveals nothing new.
-The open period is never shown.
+The open period is never shown. The cells of one histogram, level and number are frozen
+together, for every dimension of `DOMAINS`, as one group (cells.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ..core.campaign import Campaign
+from ..core.classify import CLASSES, CLICK_CLASSES
+from ..core.clients import CLIENT_FAMILIES
 from ..core.regions import REGION_DOMAIN, UNKNOWN_REGION
 from ..store.batch import (
     DECLINED_FIELD,
@@ -32,19 +35,32 @@ from ..store.batch import (
     parse_counter_field,
     slot_field,
 )
-from .cells import DAY, Cell, Clock, Term, cover
+from .cells import DAY, Cell, Clock, Term, cover, pack, unpack
 from .noise import Budget, add_noise
 
 if TYPE_CHECKING:
     from ..config import Config
     from ..store import Store
 
-__all__ = ["Figure", "Policy", "Release", "day_key", "link_dim"]
+__all__ = ["DOMAINS", "Figure", "Policy", "Release", "day_key", "link_dim"]
 
 K = TypeVar("K")
 Z_95 = 1.96
 RELEASE_DELAY_SECONDS = 60.0
 """A period is released this long after it ends, so hits still buffered when it ends are in it."""
+DOMAINS: dict[str, tuple[str, ...]] = {
+    "l": CLASSES,
+    "u": CLASSES,
+    "r": tuple(sorted(REGION_DOMAIN)),
+    "c": CLIENT_FAMILIES,
+    "x": ("",),
+    "k": CLICK_CLASSES,
+    "q": CLICK_CLASSES,
+    "g": tuple(sorted(REGION_DOMAIN)),
+}
+"""Every dimension of each histogram (loads, first opens, regions, clients, declined; clicks,
+first clicks and clicks' regions): a group of cells holds them all. Clicks by link ('n') have
+no fixed domain (a campaign's links): their cells are frozen one field each."""
 
 
 @dataclass(frozen=True)
@@ -179,27 +195,49 @@ class Release(Generic[K]):
     async def _values(
         self, cells: Iterable[tuple[str, str, int, str]]
     ) -> dict[tuple[str, str, int, str], int]:
-        wanted = {cell: Cell(*cell).name for cell in cells}
+        wanted = {cell: Cell(*cell) for cell in cells}
         if not wanted:
             return {}
         campaign_id = self.campaign.id
-        frozen = await self.store.read_released(campaign_id, list(wanted.values()))
-        missing = [Cell(*c) for c, name in wanted.items() if name not in frozen]
+        groups = {c.group for c in wanted.values() if c.dim in DOMAINS.get(c.kind, ())}
+        names = [c.name for c in wanted.values()] + sorted(groups)
+        frozen = await self.store.read_released(campaign_id, names)
+        values = _frozen_values(wanted, frozen)
+        missing = [wanted[key] for key in wanted if key not in values]
         if missing:
-            days = sorted({self._utc_day(c) for c in missing})
-            counters = await self.store.read_counters(campaign_id, [day_key(d) for d in days])
-            sums = {d: _day_sums(counters.get(day_key(d), {})) for d in days}
-            noisy: dict[str, int] = {}
-            groups: dict[tuple[str, str], list[Cell]] = defaultdict(list)
-            for cell in sorted(missing):
-                groups[(cell.kind, cell.level)].append(cell)
-            for (kind, level), group in groups.items():
-                raw = [self._raw(c, counters, sums) for c in group]
-                noisy.update(
-                    zip((c.name for c in group), add_noise(raw, self.budget.scale(kind, level)), strict=True)
-                )
-            frozen.update(await self.store.release_cells(campaign_id, noisy, self.policy.retention_seconds))
-        return {cell: frozen[name] for cell, name in wanted.items()}
+            # Every cell of a missing group is released with it; a cell outside the domains
+            # (none today) on its own, under its own name.
+            todo: dict[str, list[Cell]] = {}
+            for cell in missing:
+                domain = DOMAINS.get(cell.kind, ())
+                if cell.dim in domain:
+                    todo.setdefault(cell.group, [cell._replace(dim=dim) for dim in domain])
+                else:
+                    todo[cell.name] = [cell]
+            noisy = await self._noisy([c for group in todo.values() for c in group])
+            texts = {
+                name: str(noisy[group[0]])
+                if name == group[0].name
+                else pack({c.dim: noisy[c] for c in group})
+                for name, group in todo.items()
+            }
+            frozen.update(await self.store.release_cells(campaign_id, texts, self.policy.retention_seconds))
+            values = _frozen_values(wanted, frozen)
+        return values
+
+    async def _noisy(self, cells: list[Cell]) -> dict[Cell, int]:
+        """Each cell's exact count from the store's counters, with its noise."""
+        days = sorted({self._utc_day(c) for c in cells})
+        counters = await self.store.read_counters(self.campaign.id, [day_key(d) for d in days])
+        sums = {d: _day_sums(counters.get(day_key(d), {})) for d in days}
+        groups: dict[tuple[str, str], list[Cell]] = defaultdict(list)
+        for cell in sorted(cells):
+            groups[(cell.kind, cell.level)].append(cell)
+        noisy: dict[Cell, int] = {}
+        for (kind, level), group in groups.items():
+            raw = [self._raw(c, counters, sums) for c in group]
+            noisy.update(zip(group, add_noise(raw, self.budget.scale(kind, level)), strict=True))
+        return noisy
 
     def _utc_day(self, cell: Cell) -> int:
         return cell.number if cell.level == "d" else cell.number * self.policy.period // DAY
@@ -228,6 +266,23 @@ class Release(Generic[K]):
             name = click_hour_field(slot, cell.dim) if period == 3600 else click_slot_field(slot, cell.dim)
             return fields.get(name, 0)
         raise ValueError(f"no period cells of kind {cell.kind!r}")
+
+
+def _frozen_values(
+    wanted: Mapping[tuple[str, str, int, str], Cell], frozen: Mapping[str, str]
+) -> dict[tuple[str, str, int, str], int]:
+    """The frozen value of each wanted cell that has one: its own field (frozen by a release
+    before groups), else its group's (a dimension absent from the group is a frozen zero)."""
+    groups: dict[str, dict[str, int]] = {}
+    out: dict[tuple[str, str, int, str], int] = {}
+    for key, cell in wanted.items():
+        if cell.name in frozen:
+            out[key] = int(frozen[cell.name])
+        elif cell.group in frozen and cell.dim in DOMAINS.get(cell.kind, ()):
+            if cell.group not in groups:
+                groups[cell.group] = unpack(frozen[cell.group])
+            out[key] = groups[cell.group].get(cell.dim, 0)
+    return out
 
 
 def _day_sums(fields: Mapping[str, int]) -> dict[tuple[str, str], int]:

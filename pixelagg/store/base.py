@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from ..core.campaign import Campaign
 from ..core.privacy import Salt
 from .batch import Batch, SketchRef
+from .clock import TrustedClock
 from .keys import KeyInfo
 from .salts import SaltStore
 
@@ -53,6 +54,8 @@ class WriteResult:
     """campaign -> error: nothing of the part was applied; retry it."""
     data_lost: bool = False
     """The store noticed during this write that it lost its data (a wipe, a failover)."""
+    late: dict[str, int] = field(default_factory=dict)
+    """campaign -> hits written now whose released cells were frozen before (frozen_checks)."""
 
 
 class Store(Protocol):
@@ -63,6 +66,9 @@ class Store(Protocol):
     """Round trips made so far (commands and pipelines); the embedded store makes none."""
     errors: int
     """Calls that failed so far, writes and reads alike."""
+    clock: TrustedClock
+    """The process's clock for the hit path (stamps, salt windows, seen sets' and keys' TTLs):
+    the wall clock, except while it has stepped (clock.py)."""
 
     @property
     def salts(self) -> SaltStore:
@@ -134,15 +140,16 @@ class Store(Protocol):
         """The estimated cardinality of the union of each group of sketches, in one round trip."""
         ...
 
-    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
-        """The frozen values of those of these released cells that exist."""
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, str]:
+        """The frozen values (as text) of those of these released cells or groups that exist."""
         ...
 
     async def release_cells(
-        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
-    ) -> dict[str, int]:
-        """Freeze each cell's value unless it is frozen already (set-if-absent, atomically), and
-        return the frozen value of every given cell. The release hash gets `ttl_seconds`."""
+        self, campaign_id: str, values: Mapping[str, str], ttl_seconds: int
+    ) -> dict[str, str]:
+        """Freeze each cell's (or group's) value unless it is frozen already (set-if-absent,
+        atomically), and return the frozen value of every given name. The release hash gets
+        `ttl_seconds`."""
         ...
 
     def scan(self, match: str | None = None, *, binary: bool = True) -> AsyncIterator[KeyInfo]:

@@ -33,6 +33,7 @@ __all__ = [
     "parse_click_field",
     "parse_counter_field",
     "region_field",
+    "released_name",
     "slot_field",
 ]
 
@@ -147,6 +148,12 @@ def parse_click_field(name: str) -> ClickField | None:
     return None
 
 
+def released_name(kind: str, level: str, number: int, dim: str | None = None) -> str:
+    """The release hash's field of a group of released cells (kind, level 'p' or 'd', period
+    or day number), or with `dim` of one cell (as releases before groups stored them)."""
+    return f"{kind}{level}|{number}" if dim is None else f"{kind}{level}|{number}|{dim}"
+
+
 def utc_day(timestamp: float) -> tuple[str, int]:
     """The UTC day as YYYYMMDD and the UTC hour of a timestamp."""
     return _utc_hour(int(timestamp // 3600))
@@ -178,6 +185,10 @@ class CampaignBatch:
     """This part's position in its writer's sequence for the campaign; 0: the batch's `seq`."""
     acked: int = 0
     """Events of the campaign the store had acknowledged from this writer before this part."""
+    frozen_checks: list[tuple[tuple[str, ...], int]] = field(default_factory=list)
+    """Hits of release periods that closed before this write: (the release hash's names of
+    the cells they belong in, hits). The store counts those whose cells are frozen already:
+    late, in the counts but in no released figure. Set by the writer before each try."""
 
     def merge(self, other: CampaignBatch) -> None:
         for day, fields in other.counters.items():

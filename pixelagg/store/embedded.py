@@ -30,7 +30,7 @@ from ..core.privacy import Salt, new_salt
 from ..exceptions import StoreError
 from ..tasks import stop_task
 from .base import LINK_ADDED, LINK_EXISTS, LINK_TAKEN, LINKS_FULL, MISSING, SketchRef, WriteResult
-from .batch import Batch
+from .batch import Batch, CampaignBatch
 from .clock import TrustedClock
 from .embedded_file import DB_NAME, Entry, StoreFile, day_of
 from .embedded_memory import KeyMemory, utc_day
@@ -367,6 +367,7 @@ class EmbeddedStore(KeyMemory):
             self.slice_start = time.perf_counter()
             for campaign_id, part in batch.campaigns.items():
                 try:
+                    late = self._late(campaign_id, part)
                     refused, stored = await write_campaign(self, batch, campaign_id, part)
                 except asyncio.CancelledError:
                     raise
@@ -377,10 +378,21 @@ class EmbeddedStore(KeyMemory):
                 if refused:
                     result.refused[campaign_id] = refused
                     continue
+                if late:
+                    result.late[campaign_id] = late
                 result.stored[campaign_id] = stored
                 result.written += part.events
                 self._unsaved_hits[campaign_id] += part.events
         return result
+
+    def _late(self, campaign_id: str, part: CampaignBatch) -> int:
+        """Hits of the part whose released cells are frozen already (part.frozen_checks)."""
+        if not part.frozen_checks:
+            return 0
+        released = self.get(self.keys.released(campaign_id))
+        if released is None:
+            return 0
+        return sum(n for names, n in part.frozen_checks if any(name in released.value for name in names))
 
     # reads
 

@@ -179,22 +179,23 @@ class KeyMemory:
 
     # released cells
 
-    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, str]:
         entry = self.get(self.keys.released(campaign_id))
         if entry is None:
             return {}
-        return {name: int(entry.value[name]) for name in names if name in entry.value}
+        # Cells of releases before groups were saved as numbers in the file's JSON.
+        return {name: str(entry.value[name]) for name in names if name in entry.value}
 
     async def release_cells(
-        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
-    ) -> dict[str, int]:
+        self, campaign_id: str, values: Mapping[str, str], ttl_seconds: int
+    ) -> dict[str, str]:
         key = self.keys.released(campaign_id)
         entry = self.get(key) or Entry("hash", {}, 0.0)
         for name, value in values.items():
-            entry.value.setdefault(name, int(value))
+            entry.value.setdefault(name, str(value))
         entry.expires_at = self.clock.now() + ttl_seconds
         self.put(key, entry)
-        return {name: int(entry.value[name]) for name in values}
+        return {name: str(entry.value[name]) for name in values}
 
     # seen sets
 

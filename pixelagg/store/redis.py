@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
@@ -22,6 +23,7 @@ from ..exceptions import StoreError
 from ..tasks import stop_task
 from .base import MISSING, PAUSED, SketchRef, WriteResult
 from .batch import Batch, CampaignBatch
+from .clock import TrustedClock
 from .keys import KeyInfo, Keyspace
 from .redis_client import redis_client
 from .redis_health import CHECK_SECONDS, Fitness
@@ -49,6 +51,9 @@ class RedisStore:
         self.redis = redis_client(url)
         self.round_trips = 0
         self.errors = 0
+        self.clock = TrustedClock()
+        """The hit path's clock (the aggregator's and the cache's): steps of the wall clock
+        move no salt window and no seen set's TTL."""
         # Salts on the main server, or on store.salt_url's, which must write nothing to disk.
         if salt_url:
             where = f"the salt server ({server_name(salt_url)})"
@@ -215,6 +220,12 @@ class RedisStore:
         # the campaign does (EXPIRE on a campaign without links does nothing).
         keys = [self.keys.meta(campaign_id), self.keys.writes(campaign_id), self.keys.links(campaign_id)]
         args: list[Any] = [self.retention, 0, batch.writer or "-", batch.seq_of(part), 0, part.events]
+        args += [len(part.frozen_checks), 0]
+        if part.frozen_checks:  # hits of closed periods: are their cells frozen already?
+            keys.append(self.keys.released(campaign_id))
+            args[7] = len(keys)
+            for names, hits in part.frozen_checks:
+                args += [len(names), *names, hits]
         hincr = 0
         day_index: dict[str, int] = {}
         for day, fields in part.counters.items():
@@ -235,8 +246,10 @@ class RedisStore:
             if day not in day_index:
                 keys.append(self.keys.day(campaign_id, day))
                 day_index[day] = len(keys)
-            expires = int(part.window_expiry[window]) + 1
-            args += [seen_index[window], day_index[day], name, expires, b"".join(members)]
+            # What is left of the salt, as a duration on the server's clock: an absolute
+            # time (EXPIREAT) from a wall clock that stepped would outlive the salt, or die at once.
+            left = max(1, math.ceil(part.window_expiry[window] - self.clock.now()))
+            args += [seen_index[window], day_index[day], name, left, b"".join(members)]
         args[4] = len(groups)
         for (kind, day, dimension), elements in part.sketches.items():
             keys.append(self.keys.sketch(campaign_id, kind, day, dimension))
@@ -273,6 +286,8 @@ class RedisStore:
             if code in (0, 1):  # 0: applied by an earlier try of this part
                 result.written += batch.campaigns[cid].events
                 result.stored[cid] = total
+                if code == 1 and int(reply[2]):
+                    result.late[cid] = int(reply[2])
             else:
                 result.refused[cid] = MISSING if code == -1 else PAUSED
         if MISSING in result.refused.values():  # deleted, or lost by the server?
@@ -317,15 +332,15 @@ class RedisStore:
             if fields
         }
 
-    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, int]:
+    async def read_released(self, campaign_id: str, names: Sequence[str]) -> dict[str, str]:
         if not names:
             return {}
         values = await self._call(self.redis.hmget(self.keys.released(campaign_id), list(names)))
-        return {name: int(v) for name, v in zip(names, values, strict=True) if v is not None}
+        return {name: v.decode() for name, v in zip(names, values, strict=True) if v is not None}
 
     async def release_cells(
-        self, campaign_id: str, values: Mapping[str, int], ttl_seconds: int
-    ) -> dict[str, int]:
+        self, campaign_id: str, values: Mapping[str, str], ttl_seconds: int
+    ) -> dict[str, str]:
         if not values:
             return {}
         key = self.keys.released(campaign_id)
@@ -338,7 +353,7 @@ class RedisStore:
                 args += [name, values[name]]
             pipe.eval(RELEASE, 1, key, *args)
         frozen = [v for part in await self._call(pipe.execute()) for v in part]
-        return {name: int(v) for name, v in zip(names, frozen, strict=True)}
+        return {name: v.decode() for name, v in zip(names, frozen, strict=True)}
 
     async def count_unique(self, campaign_id: str, groups: Sequence[Sequence[SketchRef]]) -> list[float]:
         named = [[self.keys.sketch(campaign_id, *ref) for ref in group] for group in groups]

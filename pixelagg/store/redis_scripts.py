@@ -4,9 +4,10 @@ WRITE applies one campaign's part of a batch: it checks that the campaign exists
 paused and that this batch was not applied before, adds the counter increments, the first
 opens (a seen set per salt window: the elements not in it yet are counted) and the sketch
 elements, and refreshes every key's TTL (seen sets expire with their salt). It answers
-{code, total}: code 1 applied, 0 applied before, -1 no such campaign, -2 paused; total is the
-writer's running count of events applied, which is written last: a writer whose count came
-back lower than it had been told knows that the server lost (or never finished) writes.
+{code, total, late}: code 1 applied, 0 applied before, -1 no such campaign, -2 paused; total is
+the writer's running count of events applied, which is written last: a writer whose count came
+back lower than it had been told knows that the server lost (or never finished) writes; late
+counts the part's hits whose released cells were frozen before (its frozen checks).
 """
 
 from __future__ import annotations
@@ -49,7 +50,19 @@ if seq > 0 then
   redis.call('HSET', KEYS[2], writer, ARGV[4])
 end
 local ttl = tonumber(ARGV[1])
-local i = 7
+local late, rel = 0, tonumber(ARGV[8])
+local i = 9
+for _ = 1, tonumber(ARGV[7]) do
+  local n = tonumber(ARGV[i])
+  local held = redis.call('HMGET', KEYS[rel], unpack(ARGV, i + 1, i + n))
+  for k = 1, n do
+    if held[k] then
+      late = late + tonumber(ARGV[i + n + 1])
+      break
+    end
+  end
+  i = i + n + 2
+end
 for _ = 1, tonumber(ARGV[2]) do
   redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
   i = i + 3
@@ -69,9 +82,9 @@ end
 total = total + tonumber(ARGV[6])
 if writer ~= '-' then redis.call('HSET', KEYS[2], writer .. ':n', total) end
 for k = 1, #KEYS do
-  if seen[k] then redis.call('EXPIREAT', KEYS[k], seen[k]) else redis.call('EXPIRE', KEYS[k], ttl) end
+  if k ~= rel then redis.call('EXPIRE', KEYS[k], seen[k] or ttl) end
 end
-return {1, total}
+return {1, total, late}
 """.replace("PFADD_CHUNK", str(PFADD_CHUNK)).replace("ELEMENT", str(ELEMENT_BYTES))
 
 FIRST_HIT = """

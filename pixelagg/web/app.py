@@ -72,6 +72,7 @@ async def readyz(request: Request) -> Response:
         "dropped_hits": aggregator.dropped,
         "lost_hits": sum(aggregator.lost.values()),
         "restamped_hits": aggregator.restamped,
+        "late_hits": aggregator.late.total,
         "problems": problems,
         # Counts and texts only: /readyz needs no token, so it names no campaign (the log does).
         "failing_campaigns": len(failing),

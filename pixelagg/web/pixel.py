@@ -110,7 +110,8 @@ class Pixel:
                 return "unknown_campaign"
         if campaign.paused:
             return "paused"
-        now = time.time()
+        # Stamped, and its salt window taken, by the store's clock when the wall clock stepped.
+        now = service.aggregator.stamp(time.time())
         if headers.get(b"sec-gpc", "").strip() == "1" or (
             self.honor_dnt and headers.get(b"dnt", "").strip() == "1"
         ):

@@ -17,6 +17,7 @@ from ..ingest.click_window import ClickWindow
 from ..ingest.link_cache import LinkCache
 from ..ingest.lists import load_address_lists
 from ..metrics import Metrics
+from ..reports.release import Policy
 from ..store import Store, open_store
 from ..tokens import admin_token
 
@@ -46,8 +47,12 @@ class Service:
         assert token is not None
         lists = load_address_lists(config.classify.apple_egress_file, config.classify.scanner_networks_file)
         store = store if store is not None else open_store(config)
+        policy = Policy.from_config(config)
         cache = CampaignCache(
-            store, config.privacy.salt_window_days * 86400, config.store.campaign_refresh_seconds
+            store,
+            config.privacy.salt_window_days * 86400,
+            config.store.campaign_refresh_seconds,
+            clock=lambda: store.clock.now(),
         )
         # A campaign's label series lives as long as the campaign does in this process's view.
         metrics = Metrics(
@@ -61,6 +66,7 @@ class Service:
             config.store.flush_interval_ms / 1000,
             config.store.buffer_max_events,
             config.privacy.release_period_seconds,
+            policy.delay if policy.budget is not None else None,
         )
         results, classes = metrics.clicks.counts, metrics.clicks_by_class.counts
         for class_ in CLICK_CLASSES:  # every class is shown, from zero

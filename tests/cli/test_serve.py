@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import httpx
 import pytest
 
 from pixelagg.cli.serve import legal_basis_line
 from pixelagg.config import load
-from pixelagg.serve_file import SERVE_FILE
+from pixelagg.serve_file import SERVE_FILE, SERVED_URL_FILE
+from pixelagg.store.embedded_file import StoreFile
 from tests.cli.runner import create, run
-from tests.helpers import AUTH, LockHolder, Served, make_env
+from tests.helpers import AUTH, ROOT, LockHolder, Served, make_env
 
 
 def test_serve_workers_needs_redis(tmp_path):
@@ -67,6 +72,73 @@ def test_bad_data_dir_is_an_error_before_anything_is_made(tmp_path, make, proble
         f"Error: The data dir {str(data_dir)!r} (store.data_dir, PIXELAGG_DATA_DIR)"
     )
     assert problem in result.stderr and result.stdout == ""
+
+
+def _listing(directory: Path) -> dict[str, tuple[int, int]]:
+    """Every name under a directory, with its size and modification time."""
+    return {
+        str(p.relative_to(directory)): (p.stat().st_size, p.stat().st_mtime_ns) for p in directory.rglob("*")
+    }
+
+
+def _read_only_mount(target: Path, undo: contextlib.ExitStack) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root")
+    subprocess.run(["mount", "--bind", "-o", "ro", str(target), str(target)], check=True)
+    undo.callback(subprocess.run, ["umount", str(target)], check=True)
+
+
+def _unwritable_dir(data: Path, undo: contextlib.ExitStack) -> None:
+    if os.geteuid() == 0:
+        pytest.skip("running as root: every directory is writable (the read-only mount case covers it)")
+    data.chmod(0o500)
+    undo.callback(data.chmod, 0o700)
+
+
+def _serve_file_a_directory(data: Path, undo: contextlib.ExitStack) -> None:
+    (data / SERVE_FILE).unlink()
+    (data / SERVE_FILE).mkdir()
+
+
+@pytest.mark.parametrize(
+    ("spoil", "problem"),
+    [
+        (lambda data, undo: _read_only_mount(data, undo), "is on a read-only file system. Remount it"),
+        (_unwritable_dir, "is not writable by this user. Make it writable"),
+        (
+            lambda data, undo: _read_only_mount(data / SERVE_FILE, undo),
+            f"holds {SERVE_FILE}, which 'pixelagg serve' must replace, and it cannot be replaced",
+        ),
+        (_serve_file_a_directory, f"holds {SERVE_FILE}, which 'pixelagg serve' must replace"),
+    ],
+    ids=["dir-read-only-mount", "dir-not-writable", "serve-json-read-only-mount", "serve-json-a-directory"],
+)
+def test_a_data_dir_serve_cannot_write_is_one_error_line_before_anything(tmp_path, spoil, problem):
+    """A real `serve` on a data dir (or a serve.json) it cannot write: exactly one Error: line
+    naming the dir and what to do, exit 1, nothing printed on stdout, nothing made or changed."""
+    data = tmp_path / "data"
+    StoreFile.open(data).close()  # a store a previous serve left, with its files
+    (data / SERVE_FILE).write_text('{"url": "http://127.0.0.1:8000", "pid": 1, "supervisor": 1}')
+    (data / SERVED_URL_FILE).write_text("http://127.0.0.1:8000\n")
+    env = make_env(tmp_path, None)
+    del env["PIXELAGG_ADMIN_TOKEN"]  # a token file would be made in the data dir
+    with contextlib.ExitStack() as undo:
+        spoil(data, undo)
+        before = _listing(tmp_path)
+        result = subprocess.run(
+            [sys.executable, "-m", "pixelagg", "serve", "--port", "1"],
+            env={**os.environ, **env, "PYTHONPATH": str(ROOT)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        after = _listing(tmp_path)
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: "), result.stderr
+    assert f"The data dir {str(data)!r} (store.data_dir, PIXELAGG_DATA_DIR)" in result.stderr
+    assert problem in result.stderr and "PIXELAGG_DATA_DIR" in result.stderr
+    assert after == before, "nothing was made or changed"
 
 
 def test_a_store_in_use_is_an_error_that_leaves_its_serve_file(tmp_path):

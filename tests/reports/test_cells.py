@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pixelagg.reports.cells import Cell, Clock, Term, cover
+from pixelagg.reports.cells import Cell, Clock, Term, cover, pack, unpack
 
 HOUR = 3600
 
@@ -16,6 +16,26 @@ def _clock(created_hour: int, closed_hour: int) -> Clock:
 def test_cell_name_is_kind_level_index_dimension():
     """The store's field name of a cell spells out all four parts."""
     assert Cell("u", "p", 480_000, "human").name == "up|480000|human"
+
+
+def test_cell_group_is_kind_level_index():
+    """A cell is frozen in the group named by its kind, level and index."""
+    assert Cell("r", "d", 20_000, "NL").group == "rd|20000"
+
+
+@pytest.mark.parametrize(
+    "values",
+    [{"NL": 3, "DE": -2, "FR": 0}, {"": 5}, {"human": 0}],
+    ids=["regions", "declined", "all-zero"],
+)
+def test_pack_and_unpack_keep_every_value(values):
+    """A packed group unpacks to its values; a zero is left out and reads back as absent."""
+    assert unpack(pack(values)) == {dim: n for dim, n in values.items() if n}
+
+
+def test_pack_leaves_zeros_out():
+    """The packed text names only the dimensions that are not zero."""
+    assert pack({"NL": 3, "DE": 0, "BE": -1}) == "BE=-1,NL=3"
 
 
 def test_whole_closed_day_is_one_day_cell():

@@ -7,11 +7,14 @@ import time
 
 import pytest
 
+from pixelagg.config import load
 from pixelagg.core.campaign import Campaign, new_campaign_id
-from pixelagg.reports.cells import DAY
+from pixelagg.core.regions import REGION_DOMAIN
+from pixelagg.reports.cells import DAY, Term, unpack
 from pixelagg.reports.noise import Budget
 from pixelagg.reports.release import Figure, Policy, Release
-from pixelagg.store import Batch
+from pixelagg.store import Batch, open_store
+from tests.helpers import make_env
 
 pytestmark = pytest.mark.anyio
 
@@ -129,3 +132,53 @@ def test_small_campaigns_are_not_reportable(recipients, reportable):
     """Under the release step a campaign needs min_recipients recipients to report figures."""
     campaign = Campaign(id=new_campaign_id(), name="c", created_at=0.0, recipients=recipients)
     assert POLICY.reportable(campaign) is reportable
+
+
+async def test_a_days_regions_are_frozen_as_one_group(store):
+    """Asking one country of a closed day freezes every country of it in one field; asking
+    another later reads it from there."""
+    now = time.time()
+    c = await _campaign(store, _day_start(now) - 3 * DAY)
+    day = int(now // DAY) - 2
+    release = Release(store, c, POLICY, now)
+    release.ask("NL", "r", "NL", [Term(1, "d", day)])
+    await release.answer()
+    frozen = await store.read_released(c.id, [f"rd|{day}", f"rd|{day}|NL", f"rd|{day}|DE"])
+    assert list(frozen) == [f"rd|{day}"]
+    release.ask("DE", "r", "DE", [Term(1, "d", day)])
+    de = (await release.answer())["DE"].value
+    assert de == unpack(frozen[f"rd|{day}"]).get("DE", 0)
+
+
+async def test_a_cell_frozen_before_groups_keeps_its_value(store):
+    """A cell an older release froze in a field of its own keeps that value; its group's other
+    cells are frozen beside it."""
+    now = time.time()
+    c = await _campaign(store, _day_start(now) - 3 * DAY)
+    day = int(now // DAY) - 2
+    await store.release_cells(c.id, {f"ld|{day}|human": "1234"}, 3600)
+    release = Release(store, c, POLICY, now)
+    for class_ in ("human", "bot"):
+        release.ask(class_, "l", class_, [Term(1, "d", day)])
+    got = await release.answer()
+    assert got["human"].value == 1234
+    assert f"ld|{day}" in await store.read_released(c.id, [f"ld|{day}"])
+
+
+async def test_a_closed_day_of_regions_takes_under_3_kb_on_redis(redis_url, tmp_path):
+    """Every country of 30 closed days released: Redis keeps under 3 KB a day (a field per cell
+    took 10.6 KB)."""
+    store = open_store(load(environ=make_env(tmp_path, redis_url)))
+    try:
+        now = time.time()
+        c = await _campaign(store, _day_start(now) - 31 * DAY)
+        release = Release(store, c, POLICY, now)
+        closed = release.closed_days(c.created_at, now)
+        assert len(closed) == 31
+        for region in REGION_DOMAIN:
+            release.ask(region, "r", region, closed)
+        await release.answer()
+        used = await store.redis.memory_usage(store.keys.released(c.id), samples=0)
+        assert used < 3 * 1024 * len(closed)
+    finally:
+        await store.close()

@@ -10,6 +10,7 @@ import pytest
 from pixelagg.core.campaign import Campaign, new_campaign_id
 from pixelagg.store import Batch
 from pixelagg.store.batch import first_field, slot_field, utc_day
+from pixelagg.store.clock import TrustedClock
 from tests.helpers import STORES
 
 pytestmark = pytest.mark.anyio
@@ -88,6 +89,17 @@ async def test_seen_set_expires_with_its_salt(store):
     assert 100 < seen.ttl <= 122
 
 
+async def test_seen_set_ttl_is_what_its_salt_has_left_on_a_clock_days_off(store):
+    """The seen set's TTL is what is left of its salt by the store's clock, even when that clock
+    is ten days off the server's (a duration, never an absolute time)."""
+    store.clock = TrustedClock(not_before=time.time() + 10 * 86400)
+    c = await _campaign(store)
+    now = store.clock.now()
+    await store.write_batch(_opens(c.id, [secrets.token_bytes(16)], now, window=(0, now + 120), seq=1))
+    keys = {info.key: info async for info in store.scan(store.keys.campaign_pattern(c.id))}
+    assert 100 < keys[store.keys.seen(c.id, 0)].ttl <= 122
+
+
 async def test_short_periods_count_opens_per_period(store):
     """A release period under an hour also counts opens per period of the UTC day."""
     c = await _campaign(store)
@@ -101,31 +113,44 @@ async def test_short_periods_count_opens_per_period(store):
 
 
 async def test_release_freezes_the_first_value(store):
-    """A released cell keeps its first value: a later release of the same cell changes nothing."""
+    """A released cell (or group) keeps its first value, an empty one too: a later release of
+    the same name changes nothing."""
     c = await _campaign(store)
-    first = await store.release_cells(c.id, {"ud|1|human": 7, "ud|2|human": -3}, TTL)
-    again = await store.release_cells(c.id, {"ud|1|human": 99, "ud|3|human": 5}, TTL)
-    assert first == {"ud|1|human": 7, "ud|2|human": -3}
-    assert again == {"ud|1|human": 7, "ud|3|human": 5}
-    assert await store.read_released(c.id, ["ud|1|human", "ud|2|human", "ud|4|human"]) == {
-        "ud|1|human": 7,
-        "ud|2|human": -3,
+    first = await store.release_cells(c.id, {"ud|1": "human=7", "ud|2": "human=-3"}, TTL)
+    again = await store.release_cells(c.id, {"ud|1": "human=99", "ud|3": ""}, TTL)
+    assert first == {"ud|1": "human=7", "ud|2": "human=-3"}
+    assert again == {"ud|1": "human=7", "ud|3": ""}
+    assert await store.read_released(c.id, ["ud|1", "ud|2", "ud|3", "ud|4"]) == {
+        "ud|1": "human=7",
+        "ud|2": "human=-3",
+        "ud|3": "",
     }
 
 
 async def test_release_of_many_cells_at_once(store):
     """Thousands of cells are frozen in one call (the Redis script takes them in chunks)."""
     c = await _campaign(store)
-    values = {f"rd|{n}|NL": n for n in range(2500)}
+    values = {f"rd|{n}": f"NL={n}" for n in range(2500)}
     assert await store.release_cells(c.id, values, TTL) == values
 
 
 async def test_released_cells_have_a_ttl_and_are_erased(store):
     """The release hash has the given TTL and goes with the campaign."""
     c = await _campaign(store)
-    await store.release_cells(c.id, {"xd|1|": 1}, TTL)
+    await store.release_cells(c.id, {"xd|1": "=1"}, TTL)
     await store.write_batch(_opens(c.id, [secrets.token_bytes(16)], time.time(), seq=1))
     keys = {info.key: info async for info in store.scan(store.keys.campaign_pattern(c.id))}
     assert 0 < keys[store.keys.released(c.id)].ttl <= TTL
     await store.delete_campaign(c.id)
     assert [info async for info in store.scan(store.keys.campaign_pattern(c.id))] == []
+
+
+async def test_a_write_counts_the_hits_whose_cells_are_frozen(store):
+    """A part's frozen checks: the hits whose cells the release hash holds already (a group, or
+    a cell of its own) are counted as late; the others, and the write itself, as usual."""
+    c = await _campaign(store)
+    await store.release_cells(c.id, {"lp|7": "human=3", "ld|9|human": "4"}, TTL)
+    batch = _opens(c.id, [secrets.token_bytes(16) for _ in range(6)], time.time(), seq=1)
+    batch.campaigns[c.id].frozen_checks = [(("lp|7", "ld|1"), 2), (("lp|8", "ld|9|human"), 3), (("lp|9",), 1)]
+    result = await store.write_batch(batch)
+    assert result.late == {c.id: 5} and result.stored == {c.id: 6}
