@@ -34,7 +34,7 @@ def test_stats_table_shows_the_estimate_with_its_range_and_what_it_cannot_see(en
     out = run(env, "stats", view["id"]).stdout
     line = next(line for line in out.splitlines() if line.startswith("Open rate"))
     assert line == (
-        f"Open rate          {rate['estimate']:.1%}  ({rate['low']:.1%} - {rate['high']:.1%}) "
+        f"{'Open rate':<21}{rate['estimate']:.1%}  ({rate['low']:.1%} - {rate['high']:.1%}) "
         "of 1200 recipients"
     )
     assert 0 <= rate["low"] <= rate["estimate"] <= rate["high"] <= 1
