@@ -66,8 +66,8 @@ FIRST_OPEN_SD = 3.0
 NOT_SEEN = "Apple Mail readers are estimated; image blockers are not counted."
 NOTES = (
     NOT_SEEN,
-    "Figures carry differentially private noise, so small numbers can be off by a few; "
-    "each interval includes it.",
+    "Figures carry differentially private noise of several opens each, so small figures are "
+    "not exact; each interval includes it.",
 )
 COUNTS_ONLY_METHOD = "Not counted: privacy.uniques is off (counts only: no salt, no keyed hash, no sketch)."
 UNIQUES_METHOD = (
@@ -80,7 +80,8 @@ def withheld_message(min_recipients: int) -> str:
     return (
         f"Too few recipients to report: figures are shown for campaigns of at least {min_recipients} "
         "recipients (privacy.min_recipients), so that no figure describes one person. "
-        "Set the campaign's number of recipients."
+        "If it went to more people, set its number of recipients "
+        "(pixelagg campaign update ID --recipients N)."
     )
 
 
