@@ -24,7 +24,7 @@ from .middleware import PIXEL_SECURITY_HEADERS
 from .proxy_check import ProxyCheck
 from .service import Service
 
-__all__ = ["GIF", "PIXEL_HEADERS", "Pixel"]
+__all__ = ["GIF", "PIXEL_HEADERS", "Pixel", "read_headers"]
 
 log = logging.getLogger("pixelagg.pixel")
 
@@ -41,8 +41,8 @@ PROXY_REGION = "proxy"
 _WANTED = {b"user-agent", b"x-forwarded-for", b"sec-gpc", b"dnt", b"sec-purpose", b"purpose"}
 
 
-def _headers(scope: Scope) -> dict[bytes, str]:
-    """The headers the pixel reads, in one pass (the last of repeated ones wins, except XFF)."""
+def read_headers(scope: Scope) -> dict[bytes, str]:
+    """The headers the pixel and the redirect read, in one pass (the last one wins, except XFF)."""
     found: dict[bytes, str] = {}
     for name, value in scope["headers"]:
         name = name.lower()
@@ -94,7 +94,7 @@ class Pixel:
             return "unknown_campaign"
         if scope["method"] != "GET":
             return "not_counted"
-        headers = _headers(scope)
+        headers = read_headers(scope)
         purpose = headers.get(b"sec-purpose", "") + headers.get(b"purpose", "")
         if "prefetch" in purpose.lower():
             return "not_counted"

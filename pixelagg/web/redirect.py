@@ -30,6 +30,7 @@ from ..ingest.click_window import HeldClick
 from ..metrics import CLICK_RESULTS
 from .middleware import LINK_ROUTE
 from .pages import templates
+from .pixel import read_headers
 from .service import Service
 
 __all__ = ["LINK_HEADERS", "LINK_ROUTE", "Redirect"]
@@ -43,7 +44,6 @@ LINK_HEADERS = {
 }
 """Headers of every answer of /l/: nothing is cached, and the target learns nothing of us."""
 _PAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
-_WANTED = {b"user-agent", b"x-forwarded-for", b"sec-gpc", b"dnt", b"sec-purpose", b"purpose"}
 _PAGES = {
     "unknown_link": (
         404,
@@ -58,19 +58,6 @@ _PAGES = {
     ),
     "method": (405, "Only a link to follow", "This address is a link: open it in a browser."),
 }
-
-
-def _headers(scope: Scope) -> dict[bytes, str]:
-    """The headers the redirect reads, in one pass (the last of repeated ones wins, except XFF)."""
-    found: dict[bytes, str] = {}
-    for name, value in scope["headers"]:
-        name = name.lower()
-        if name in _WANTED:
-            text = value.decode("latin-1")
-            if name == b"x-forwarded-for" and name in found:
-                text = found[name] + "," + text
-            found[name] = text
-    return found
 
 
 class Redirect:
@@ -143,7 +130,7 @@ class Redirect:
 
     async def _count(self, scope: Scope, campaign_id: str, link_id: str) -> str:
         """Hold the click in the click window if it is one; the reason code for X-Pixelagg."""
-        headers = _headers(scope)
+        headers = read_headers(scope)
         purpose = headers.get(b"sec-purpose", "") + headers.get(b"purpose", "")
         if "prefetch" in purpose.lower() or "prerender" in purpose.lower():
             return "not_counted"  # a browser guessing what may be clicked, not a click
