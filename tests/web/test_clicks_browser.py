@@ -7,10 +7,8 @@ import json
 import threading
 from typing import Any
 
-import pytest
-
 from tests.cli.runner import create, run
-from tests.helpers import ARTIFACTS, BROWSER_MARKS, BROWSER_UA, CHROMIUM, CHROMIUM_ARGS, make_env, wait_for
+from tests.helpers import ARTIFACTS, BROWSER_MARKS, BROWSER_UA, make_env, wait_for
 
 pytestmark = BROWSER_MARKS
 
@@ -49,17 +47,6 @@ class Site:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def _stats(env, campaign_id):
