@@ -301,6 +301,16 @@ class LockHolder:
             self.proc.stdout.close()
 
 
+class Clock:
+    """The click window's clock, moved by the test (click times are the window's)."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
 class RecordingServer:
     """An HTTP server on loopback that answers 200 to anything and records each request's headers."""
 

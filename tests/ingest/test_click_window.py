@@ -16,20 +16,12 @@ from pixelagg.ingest.click_window import BURST_SECONDS, ClickWindow, HeldClick
 from pixelagg.metrics import Metrics
 from pixelagg.store import EmbeddedStore
 from pixelagg.store.keys import Keyspace
-from tests.helpers import make_env
+from tests.helpers import Clock, make_env
 from tests.web.test_redirect import follow, path_of, register
 
 pytestmark = pytest.mark.anyio
 
 ADDRESS = "81.2.69.160"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -3,13 +3,11 @@ docs/metrics.md, "Machine clicks", with requests shaped as the recorded ones in 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from pixelagg.config import load
 from pixelagg.ingest.click_window import BURST_SECONDS
-from tests.helpers import BROWSER_UA, FIXTURES, make_env
+from tests.helpers import BROWSER_UA, FIXTURES, Clock, make_env
 from tests.web.test_redirect import clicks_of, follow, path_of, register
 
 # The Chrome on Windows of resend/resend-node#901's second click, a Safe Links-style scanner.
@@ -28,16 +26,6 @@ def client(tmp_path, store_kind, request, client_for):
     networks = str(FIXTURES / "scanner-networks-sample.txt")
     env = make_env(tmp_path, store_url(store_kind, request), PIXELAGG_CLASSIFY_SCANNER_NETWORKS_FILE=networks)
     return client_for(load(environ=env))
-
-
-class Clock:
-    """The click window's clock, moved by the test (click times are the window's)."""
-
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
