@@ -42,7 +42,6 @@ from run import (  # noqa: E402 - after the path is set, as bench/run.py is a sc
     log,
     run_wrk,
     tail,
-    wait_http,
 )
 
 BROWSER_UA = (
@@ -121,13 +120,7 @@ def main() -> int:
         if args.store == "redis":
             env["PIXELAGG_STORE_URL"] = _valkey(procs, tmp)
         log_path = tmp / "serve.log"
-        server = procs.start(
-            [str(Path(sys.executable).parent / "pixelagg"), "serve", "--port", str(port)],
-            log_path,
-            env,
-            role="server",
-        )
-        wait_http(f"{base}/healthz", server, log_path)
+        server = procs.serve(port, log_path, env)
         http = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {token}"}, timeout=30)
         campaign = http.post("/api/campaigns", json={"name": "bench", "recipients": 100_000}).json()["id"]
         link = http.post(f"/api/campaigns/{campaign}/links", json={"url": "https://example.org/"}).json()

@@ -188,6 +188,17 @@ class Procs:
         self.procs.append(p)
         return p
 
+    def serve(self, port: int, log_path: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+        """`pixelagg serve` on `port`, pinned as the server, once its /healthz answers."""
+        server = self.start(
+            [str(Path(sys.executable).parent / "pixelagg"), "serve", "--port", str(port)],
+            log_path,
+            env,
+            role="server",
+        )
+        wait_http(f"http://{HOST}:{port}/healthz", server, log_path)
+        return server
+
     def stop(self, p: subprocess.Popen[bytes]) -> None:
         if p.poll() is None:
             with contextlib.suppress(ProcessLookupError):
@@ -586,13 +597,7 @@ def measure(
                 res["valkey"] = rcli.info("server").get("valkey_version") or rcli.info("server").get(
                     "redis_version"
                 )
-            server = procs.start(
-                [str(Path(sys.executable).parent / "pixelagg"), "serve", "--port", str(port)],
-                log_path,
-                env,
-                role="server",
-            )
-            wait_http(f"{base}/healthz", server, log_path)
+            server = procs.serve(port, log_path, env)
             px = Pixelagg(base, token)
             campaign = px.create_campaign()
             res["campaign"] = campaign
