@@ -29,10 +29,10 @@ from pixelagg.reports.noise import Budget
 from pixelagg.store import Batch
 from tests.helpers import AUTH, BROWSER_UA, make_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]  # the longest game: 2 min with coverage
 
 EPSILON = 1.0
-GAMES = 800
+GAMES = 400
 PADDING = 120
 DAY = 86400
 BOUND = math.exp(EPSILON) / (1 + math.exp(EPSILON))
@@ -159,10 +159,10 @@ def test_same_attacker_wins_most_games_with_little_noise(game_client):
     not met by a guess that ignores them. (At ε 1 he wins about 53 % over 2,000 games,
     bench/distinguishing_game.py: the shares he reads are small; at ε 10 about 87 % over 300.)"""
     client = game_client("10")
-    games = 300
+    games = 150
     accuracy = _accuracy(client, Attacker(Budget(10.0)), _play_backdated(client, games, random.Random(14)))
-    # 0.75 is six binomial deviations (0.019 each) below the measured 0.87.
-    assert accuracy > 0.75, f"accuracy {accuracy:.3f}"
+    # 0.70 is six binomial deviations (0.027 each over 150 games) below the measured 0.87.
+    assert accuracy > 0.70, f"accuracy {accuracy:.3f}"
 
 
 @pytest.mark.parametrize(
