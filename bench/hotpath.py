@@ -104,7 +104,7 @@ async def main(hits: int, repeat: int) -> None:
     from pixelagg.config import load
     from pixelagg.core.privacy import bucket_region, client_address, visitor_key
     from pixelagg.web.app import create_app
-    from pixelagg.web.pixel import _headers
+    from pixelagg.web.pixel import read_headers as _headers
 
     app = create_app(load())
     service = app.app.state.service  # Front wraps the Starlette app
