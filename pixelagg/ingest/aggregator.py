@@ -186,8 +186,7 @@ class Aggregator:
         """
         if not self._admit(campaign_id):
             return False
-        if not self._earliest <= timestamp <= self._latest:
-            timestamp = self._restamp(timestamp)
+        timestamp = self.stamp(timestamp)
         self._current.add_open(campaign_id, timestamp, class_, region, element, window, self.period, family)
         return True
 
@@ -204,8 +203,7 @@ class Aggregator:
         """Accept one click on a link (classified already); False when dropped."""
         if not self._admit(campaign_id):
             return False
-        if not self._earliest <= timestamp <= self._latest:
-            timestamp = self._restamp(timestamp)
+        timestamp = self.stamp(timestamp)
         self._current.add_click(campaign_id, timestamp, class_, link, region, element, window, self.period)
         return True
 
@@ -225,8 +223,7 @@ class Aggregator:
         """Accept one declined request (GPC/DNT); False when dropped."""
         if not self._admit(campaign_id):
             return False
-        if not self._earliest <= timestamp <= self._latest:
-            timestamp = self._restamp(timestamp)
+        timestamp = self.stamp(timestamp)
         self._current.add_declined(campaign_id, timestamp)
         return True
 
