@@ -194,8 +194,10 @@ class RedisSalts:
                     left = ms
             except RedisClusterException as exc:  # no node reachable: a Redis error like the others
                 raise RedisError(str(exc)) from None
+            if previous is None:  # ours, set with this TTL: PTTL may read a millisecond later
+                return candidate, ms / 1000
             if left > 0:
-                return (candidate if previous is None else previous), left / 1000
+                return previous, left / 1000
         raise RedisError(f"salt {key} expired while it was read")
 
     async def delete(self, pattern: str) -> None:

@@ -95,7 +95,9 @@ async def test_counts_add_up(store):
     counters = await store.read_counters(c.id, [day])
     assert _opens(counters[day]) == 50
     (uniques,) = await store.count_unique(c.id, [[("u", day, "human")]])
-    assert uniques == pytest.approx(50, abs=1)
+    # 50 random elements in 16,384 registers share one about 0.08 times on average, and each
+    # shared register costs one: two or more happen 0.3 % of runs, four or more 1e-6.
+    assert uniques == pytest.approx(50, abs=3)
 
 
 async def test_sketch_union_deduplicates(store):
