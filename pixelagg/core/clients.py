@@ -20,7 +20,17 @@ _APPLE_MAIL_PREFIX = "Mozilla/5.0 (Macintosh; "
 _APPLE_MOBILE_PREFIXES = ("Mozilla/5.0 (iPhone; ", "Mozilla/5.0 (iPad; ")
 
 
+_MAX_CACHED_LENGTH = 512
+"""Longer user agents are judged by their first 512 characters, uncached."""
+
+
 @functools.lru_cache(maxsize=4096)
+def _cached_family(user_agent: str) -> str:
+    """The family of a header as sent: the pixel's strings hash once for the classifier's
+    cache and this one."""
+    return _family_of_agent(user_agent.strip())
+
+
 def _family_of_agent(user_agent: str) -> str:
     if "GoogleImageProxy" in user_agent:
         return "gmail"
@@ -41,4 +51,6 @@ def client_family(class_: str, user_agent: str) -> str | None:
         return None
     if class_ == "apple_mpp":
         return "apple_mail"
-    return _family_of_agent(user_agent.strip()[:512])
+    if len(user_agent) > _MAX_CACHED_LENGTH:
+        return _family_of_agent(user_agent.strip()[:_MAX_CACHED_LENGTH])
+    return _cached_family(user_agent)

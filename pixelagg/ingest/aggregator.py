@@ -181,12 +181,12 @@ class Aggregator:
     ) -> bool:
         """Accept one open; False when the buffer is full and it was dropped.
 
+        `timestamp` comes from `stamp()`: the pixel takes the salt window by the same time.
         `window` is the salt's (index, expiry): the element is then a first-open candidate.
         `family` is the mail-client family (None for scanners and bots).
         """
         if not self._admit(campaign_id):
             return False
-        timestamp = self.stamp(timestamp)
         self._current.add_open(campaign_id, timestamp, class_, region, element, window, self.period, family)
         return True
 

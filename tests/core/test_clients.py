@@ -57,3 +57,15 @@ def test_family_of_a_load(class_, user_agent, family):
 def test_machines_have_no_family(class_):
     """Scanners and bots are no mail program: they count in no family."""
     assert client_family(class_, OUTLOOK) is None
+
+
+def test_spaces_around_an_agent_change_no_family():
+    """A header with spaces around it is the same mail program."""
+    assert client_family("human", f"  {APPLE_MAIL_MAC} ") == "apple_mail"
+
+
+def test_a_long_agent_is_judged_by_its_start():
+    """Past 512 characters a header is judged by its first 512 (and not cached): a mark beyond
+    them counts for nothing."""
+    assert client_family("human", OUTLOOK + " " * 600) == "outlook"
+    assert client_family("image_proxy", "x" * 600 + " GoogleImageProxy") == "other"
