@@ -85,11 +85,23 @@ def withheld_message(min_recipients: int) -> str:
     )
 
 
-def release_info(policy: Policy, release: Release[Hashable] | None, first_open: float | None) -> ReleaseInfo:
+def release_info(
+    policy: Policy,
+    release: Release[Hashable] | None,
+    first_open: float | None,
+    covered: tuple[float, float] | None = None,
+) -> ReleaseInfo:
+    """How the figures were released; `covered` is the span of the range the campaign has
+    lived in (from its creation or the range's start to the range's end)."""
     assert policy.budget is not None
     until = None
+    first_figures = None
     if release is not None:
-        until = datetime.fromtimestamp(release.clock.closed * policy.period, UTC)
+        closed = release.clock.closed * policy.period
+        until = datetime.fromtimestamp(closed, UTC)
+        if covered is not None and closed <= covered[0] < covered[1]:
+            first_close = (math.floor(covered[0] / policy.period) + 1) * policy.period
+            first_figures = datetime.fromtimestamp(first_close + policy.delay, UTC)
     return ReleaseInfo(
         mode="differential_privacy",
         epsilon=policy.budget.epsilon,
@@ -97,6 +109,7 @@ def release_info(policy: Policy, release: Release[Hashable] | None, first_open: 
         released_until=until,
         first_open_at=None if first_open is None else datetime.fromtimestamp(first_open, UTC),
         notes=NOTES,
+        first_figures_at=first_figures,
     )
 
 
@@ -234,7 +247,7 @@ async def _released(
         ),
         by_region=_regions(got, min_bucket),
         min_bucket=min_bucket,
-        privacy=release_info(policy, release, first_open),
+        privacy=release_info(policy, release, first_open, (max(span[0], campaign.created_at), span[1])),
         by_client=_clients(got, min_bucket),
         open_rate_observed=rated.observed,
         apple_mpp=rated.apple_mpp,

@@ -279,6 +279,11 @@ class ReleaseInfo:
     released opens clearly exceed the noise (null until one does)."""
     notes: tuple[str, ...]
     """Plain lines on what the figures cannot see, for every output to show."""
+    first_figures_at: datetime | None = None
+    """While no closed release period covers any of the range since the campaign was made:
+    when the first one's figures come out. Until then every figure is zero because nothing
+    has been released, not because nobody opened. Null once figures cover some of the range,
+    and when exact."""
 
 
 @dataclass(frozen=True, slots=True)

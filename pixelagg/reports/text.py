@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from .release import RELEASE_DELAY_SECONDS
 from .report import OTHER_LINK, Clicks, RateBounds, ReleaseInfo, Report, Withheld
 
-__all__ = ["format_stats", "next_release", "period_text", "stats_csv", "utc_time"]
+__all__ = ["format_stats", "next_release", "pending_message", "period_text", "stats_csv", "utc_time"]
 
 
 _WIDTH = 21
@@ -33,6 +33,18 @@ def next_release(info: ReleaseInfo) -> datetime | None:
         return None
     period = info.release_period_seconds
     return info.released_until + timedelta(seconds=period + min(RELEASE_DELAY_SECONDS, period))
+
+
+def pending_message(info: ReleaseInfo) -> str | None:
+    """Why a report shows no figures yet, while no release period of its range has closed."""
+    if info.first_figures_at is None:
+        return None
+    return (
+        f"No figures yet: opens are released once each {period_text(info.release_period_seconds or 0)} "
+        f"period has closed (privacy.release_period_seconds), and this campaign's first figures "
+        f"come out at {utc_time(info.first_figures_at)}. Until then every figure is zero because "
+        "nothing has been released, not because nobody opened."
+    )
 
 
 def _privacy_lines(report: Report | Withheld) -> list[str]:
@@ -100,13 +112,16 @@ def format_stats(report: Report | Withheld) -> str:
     """The report as the CLI's text table."""
     c = report.campaign
     r = report.range
+    head = f"{c.name} ({c.id})  {r.start.isoformat()} .. {r.end.isoformat()} {r.tz}"
     if isinstance(report, Withheld):
-        head = f"{c.name} ({c.id})  {r.start.isoformat()} .. {r.end.isoformat()} {r.tz}"
         return "\n".join([head, "", report.message, "", *_privacy_lines(report)])
+    pending = pending_message(report.privacy)
+    if pending is not None:
+        return "\n".join([head, "", pending, "", *_privacy_lines(report)])
     u = report.unique_opens
     h = u.human
     lines = [
-        f"{c.name} ({c.id})  {r.start.isoformat()} .. {r.end.isoformat()} {r.tz}",
+        head,
         "",
         f"{'Opens':<{_WIDTH}}{report.opens.total}",
         f"{'Unique opens':<{_WIDTH}}{u.estimate}  ({u.low} - {u.high}, 95%)",

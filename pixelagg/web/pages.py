@@ -27,6 +27,7 @@ from starlette.templating import Jinja2Templates
 from ..core.campaign import Campaign
 from ..core.classify import MACHINE_CLASSES
 from ..reports.report import Bounds, DayRow, HourRow, Report, Withheld
+from ..reports.text import pending_message
 from .charts import Column, Series, horizontal_bars, stacked_bars
 from .click_panel import click_panel
 
@@ -252,7 +253,10 @@ def region_section(report: Report) -> Section[CountryRow] | None:
 
 def list_context(rows: Sequence[tuple[Campaign, Report | Withheld]], page: int, pages: int) -> dict[str, Any]:
     """The campaign list: each campaign with its report (or why it has none), and where this page is."""
-    listed = [(campaign, report, isinstance(report, Withheld)) for campaign, report in rows]
+    listed = [
+        (campaign, report, isinstance(report, Withheld), pending_message(report.privacy))
+        for campaign, report in rows
+    ]
     return {"rows": listed, "page": page, "pages": pages}
 
 
@@ -263,6 +267,7 @@ def campaign_context(view: Mapping[str, Any], report: Report | Withheld, now: fl
             "view": view,
             "report": report,
             "withheld": True,
+            "pending": None,
             "charts": [],
             "classes": None,
             "regions": None,
@@ -278,6 +283,7 @@ def campaign_context(view: Mapping[str, Any], report: Report | Withheld, now: fl
         "view": view,
         "report": report,
         "withheld": False,
+        "pending": pending_message(report.privacy),
         "charts": charts,
         "classes": class_section(report) if report.opens.total else None,
         "regions": region_section(report),

@@ -107,7 +107,7 @@ JSON = (
     '{"region": "other", "opens": 3, "unique_opens": 3}], '
     '"min_bucket": 3, '
     '"privacy": {"mode": "exact", "epsilon": null, "release_period_seconds": null, "released_until": null, '
-    '"first_open_at": "2025-03-03T12:05:00+00:00", "notes": ["a note"]}, '
+    '"first_open_at": "2025-03-03T12:05:00+00:00", "notes": ["a note"], "first_figures_at": null}, '
     '"by_client": [{"family": "outlook", "opens": 5, "share": 0.7143}, '
     '{"family": "other", "opens": 2, "share": 0.2857}], '
     '"open_rate_observed": 0.125, "apple_mpp": {"estimate": 2, "low": 1, "high": 4}, '

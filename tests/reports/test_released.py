@@ -132,6 +132,24 @@ def test_the_open_period_is_not_shown(hourly):
     assert report["opens"]["total"] == 0 and report["unique_opens"]["human"]["estimate"] == 0
 
 
+def test_a_new_campaign_says_when_its_first_figures_come_out(hourly):
+    """Until its first release period has closed, a campaign's report names when its first
+    figures come out: the end of the hour it was made in, plus the minute of delay."""
+    campaign = hourly.create(recipients=1000)
+    hourly.hit(campaign["id"])
+    hourly.flush()
+    report = _stats(hourly, campaign["id"])
+    first_close = (int(datetime.fromisoformat(campaign["created_at"]).timestamp()) // 3600 + 1) * 3600
+    assert datetime.fromisoformat(report["privacy"]["first_figures_at"]).timestamp() == first_close + 60
+
+
+def test_first_figures_at_is_null_once_figures_are_out(private):
+    """Once a period of the campaign's life has been released, no first-figures time is given."""
+    campaign = private.create(recipients=1000)
+    _wait_for_release(private)
+    assert _stats(private, campaign["id"])["privacy"]["first_figures_at"] is None
+
+
 def test_small_campaign_is_withheld(private):
     """Below privacy.min_recipients the answer is a reason, not figures."""
     campaign = private.create(recipients=3)

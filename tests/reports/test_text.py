@@ -126,6 +126,15 @@ def test_table_says_up_to_when_figures_are_released_and_when_the_next_come():
     ]
 
 
+def test_a_table_before_the_first_release_says_when_figures_come_instead_of_zeros():
+    """Before its first period is released a campaign's table names when figures come out,
+    and shows no zero open rate that would read as nobody having opened."""
+    waiting = dataclasses.replace(RELEASED, first_figures_at=datetime(2025, 3, 5, 0, 1, tzinfo=UTC))
+    lines = format_stats(dataclasses.replace(REPORT, privacy=waiting)).splitlines()
+    assert lines[2].startswith("No figures yet: ") and "2025-03-05 00:01 UTC" in lines[2]
+    assert not any(line.startswith(("Open rate", "Opens   ", "CLASS")) for line in lines)
+
+
 def test_a_withheld_table_says_no_figures_without_a_release_time():
     """A campaign too small to report: its message, and a figures line with no 'released up to -'."""
     withheld = Withheld(REPORT.campaign, REPORT.range, "too_few_recipients", "Too few.", RELEASED)

@@ -341,8 +341,8 @@ def test_campaign_list_renders_each_report(campaign, signed_in):
     """The list page is campaigns.html, given each campaign with its typed report."""
     response = signed_in.get("/dashboard")
     assert response.template.name == "campaigns.html"
-    ((listed, report, withheld),) = response.context["rows"]
-    assert listed.id == campaign["id"] and isinstance(report, Report) and not withheld
+    ((listed, report, withheld, pending),) = response.context["rows"]
+    assert listed.id == campaign["id"] and isinstance(report, Report) and not withheld and not pending
     assert report.opens.total == 6
 
 
@@ -352,6 +352,30 @@ def test_campaign_page_renders_the_typed_report(campaign, signed_in):
     assert response.template.name == "campaign.html"
     report = response.context["report"]
     assert report.campaign.id == campaign["id"] and report.range.tz == "Europe/Amsterdam"
+
+
+@pytest.fixture
+def hourly_dash(tmp_path, client_for):
+    """A signed-in dashboard with the release step on and hour-long periods: a new campaign's
+    first period stays open for the test."""
+    env = make_env(
+        tmp_path, None, PIXELAGG_PRIVACY_EPSILON="1.0", PIXELAGG_PRIVACY_RELEASE_PERIOD_SECONDS="3600"
+    )
+    client = client_for(load(environ=env))
+    assert _login(client).status_code == 303
+    return client
+
+
+def test_before_its_first_release_a_campaign_shows_when_figures_come(hourly_dash):
+    """Before its first period is released, the campaign page and the list say when figures
+    come out instead of showing a zero open rate with a zero-width interval."""
+    c = hourly_dash.create(name="New", recipients=1000)
+    page = hourly_dash.get(f"/dashboard/campaigns/{c['id']}")
+    assert page.context["pending"].startswith("No figures yet:")
+    assert '<p class="pending" id="headline">No figures yet:' in page.text
+    assert "0.0%" not in page.text
+    listing = hourly_dash.get("/dashboard").text
+    assert "First figures at " in listing and "0.0%" not in listing
 
 
 def test_campaign_page_shows_the_report_the_api_serves(campaign, signed_in):
