@@ -92,7 +92,8 @@ class _Losses(Collector):
         )
         yield CounterMetricFamily(
             "pixelagg_late_hits",
-            "Hits written after their release period was frozen: counted, in no released figure.",
+            "Hits (opens and clicks) written after their release period was frozen: counted, "
+            "in no released figure.",
             value=self.aggregator.late.total,
         )
 

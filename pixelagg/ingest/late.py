@@ -1,4 +1,5 @@
-"""Hits that reach the store after their release period was frozen: counted, in no released figure.
+"""Hits (opens and clicks) that reach the store after their release period was frozen:
+counted, in no released figure.
 
 The release step freezes the cells of a closed period, and of a closed day, the first time they
 are read (reports/release.py). A hit of that period that is written later (it waited in the
@@ -19,7 +20,7 @@ from collections import Counter
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from ..store.batch import CampaignBatch, parse_counter_field, released_name
+from ..store.batch import CampaignBatch, parse_click_field, parse_counter_field, released_name
 
 __all__ = ["LOG_SECONDS", "LateHits", "frozen_checks"]
 
@@ -34,31 +35,45 @@ def frozen_checks(
     part: CampaignBatch, period: int, delay: float, now: float
 ) -> list[tuple[tuple[str, ...], int]]:
     """(the release hash's names of the cells they belong in, hits) for the part's hits of
-    release periods that closed by `now`: their period's and their day's loads cell, as a
-    group and as a cell of its own (releases before groups froze those)."""
+    release periods that closed by `now`: their period's and their day's loads cell (opens)
+    or clicks cell (clicks), as a group and as a cell of its own (releases before groups froze
+    those)."""
     closed = int((now - delay) // period)  # periods with a lower number have closed
     per_day = DAY // period
-    loads = "h" if period == 3600 else "l"  # each hit is in one loads field of its period
     checks: list[tuple[tuple[str, ...], int]] = []
     for day, fields in part.counters.items():
         number = _day_number(day)
         if number * per_day >= closed:
             continue
         for name, hits in fields.items():
-            parsed = parse_counter_field(name)
-            if parsed is None or parsed[0] != loads:
+            found = _period_field(name, period)
+            if found is None:
                 continue
-            _, slot, class_ = parsed
+            kind, slot, class_ = found
             p = number * per_day + slot
             if p < closed:
                 names = (
-                    released_name("l", "p", p),
-                    released_name("l", "d", number),
-                    released_name("l", "p", p, class_),
-                    released_name("l", "d", number, class_),
+                    released_name(kind, "p", p),
+                    released_name(kind, "d", number),
+                    released_name(kind, "p", p, class_),
+                    released_name(kind, "d", number, class_),
                 )
                 checks.append((names, hits))
     return checks
+
+
+def _period_field(name: str, period: int) -> tuple[str, int, str] | None:
+    """(released kind, period of the day, class) of a field that counts each open ('l') or
+    click ('k') in its release period: the hour's fields for hourly periods, else the
+    period's. None for every other field."""
+    hourly = period == 3600
+    parsed = parse_counter_field(name)
+    if parsed is not None:
+        return ("l", parsed[1], parsed[2]) if parsed[0] == ("h" if hourly else "l") else None
+    click = parse_click_field(name)
+    if click is not None and click.kind == ("k" if hourly else "j"):
+        return "k", click.slot, click.dim
+    return None
 
 
 @functools.lru_cache(maxsize=1024)

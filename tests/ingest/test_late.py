@@ -52,6 +52,40 @@ def test_short_periods_are_checked_per_period():
     ]
 
 
+def _clicks(*stamps: float, period: int = 3600):
+    batch = Batch()
+    for stamp in stamps:
+        batch.add_click("c", stamp, "human", "Lk3q2-4Wd8", "NL", None, None, period)
+    return batch.campaigns["c"]
+
+
+def test_clicks_of_closed_periods_are_checked_against_their_click_cells():
+    """Clicks of an hour that closed are checked against that hour's and that day's clicks
+    cells; clicks of the open hour are not."""
+    part = _clicks(NOW - 2 * 3600, NOW - 2 * 3600 + 5, NOW)
+    (names, hits), *others = frozen_checks(part, 3600, 60.0, NOW)
+    assert others == [] and hits == 2
+    hour = int((NOW - 2 * 3600) // 3600)
+    assert names == (
+        Cell("k", "p", hour, "human").group,
+        Cell("k", "d", 20_000, "human").group,
+        Cell("k", "p", hour, "human").name,
+        Cell("k", "d", 20_000, "human").name,
+    )
+
+
+def test_clicks_in_short_periods_are_checked_per_period():
+    """With 60-second periods each closed minute's clicks are checked once, against that
+    minute's clicks cells (not once more for their hour field)."""
+    part = _clicks(NOW - 300, NOW - 240, NOW - 239, period=60)
+    checks = sorted(frozen_checks(part, 60, 60.0, NOW))
+    minute = int((NOW - 300) // 60)
+    assert [(names[0], hits) for names, hits in checks] == [
+        (Cell("k", "p", minute, "human").group, 1),
+        (Cell("k", "p", minute + 1, "human").group, 2),
+    ]
+
+
 def test_late_hits_are_logged_at_once_then_once_a_minute(caplog):
     """The first late hits are logged at once by campaign; more within the minute wait for the
     next line (or log()), which says how many so far."""
