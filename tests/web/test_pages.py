@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 import jinja2
 import pytest
 
+from pixelagg.core.campaign import Campaign
+from pixelagg.reports.clicks import empty_clicks
 from pixelagg.reports.report import DayRow, HourRow, RegionRow
 from pixelagg.web.pages import (
     X_LABELS,
@@ -15,6 +17,7 @@ from pixelagg.web.pages import (
     class_section,
     day_columns,
     hour_columns,
+    list_context,
     region_section,
     templates,
 )
@@ -162,3 +165,23 @@ def test_a_name_the_template_lacks_is_an_error():
     """Rendering a page without a value it needs fails instead of leaving a blank."""
     with pytest.raises(jinja2.UndefinedError):
         templates.get_template("error.html").render(PAGE)
+
+
+def _list_html(report):
+    campaign = Campaign(id=REPORT.campaign.id, name="Spring", created_at=0.0, recipients=40)
+    return _render("campaigns.html", **list_context([(campaign, report)], 1, 1), done="")
+
+
+def test_campaign_list_shows_the_click_rate_with_its_interval():
+    """The list's click-rate column is the report's click rate and its 95% interval."""
+    assert '<td data-label="Click rate">7.5% <small>(7.5%\u20137.5%)</small></td>' in _list_html(
+        REPORT
+    )
+
+
+def test_campaign_list_says_when_a_campaign_has_no_links():
+    """A campaign without links shows 'no links' for its click rate, not a rate of nothing."""
+    report = dataclasses.replace(REPORT, clicks=empty_clicks([REPORT.range.start], 0, ""))
+    assert '<td data-label="Click rate"><span class="status">no links</span></td>' in _list_html(
+        report
+    )
