@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,72 +90,84 @@ def step(fn: Callable[..., Any], args: list[tuple[Any, ...]], repeat: int) -> fl
     return best
 
 
-async def main(hits: int, repeat: int) -> None:
+@contextlib.asynccontextmanager
+async def pixel_app(name: str) -> AsyncIterator[tuple[Any, Any]]:
+    """pixelagg's app on a fresh embedded store, started, with no access log: (app, service)."""
     sys.path.insert(0, str(BENCH))
     os.environ.update(
         {
-            "PIXELAGG_DATA_DIR": tempfile.mkdtemp(prefix="pixelagg-hotpath-"),
-            "PIXELAGG_ADMIN_TOKEN": "hotpath-" + "x" * 24,
+            "PIXELAGG_DATA_DIR": tempfile.mkdtemp(prefix=f"pixelagg-{name}-"),
+            "PIXELAGG_ADMIN_TOKEN": f"{name}-" + "x" * 24,
             "PIXELAGG_SERVER_ACCESS_LOG": "false",
         }
     )
-    from baseline_app import app as baseline
-
-    from pixelagg import actions
     from pixelagg.config import load
-    from pixelagg.core.privacy import bucket_region, client_address, visitor_key
     from pixelagg.web.app import create_app
-    from pixelagg.web.pixel import read_headers as _headers
 
     app = create_app(load())
     service = app.app.state.service  # Front wraps the Starlette app
     await service.start()
     try:
-        campaign, _ = await actions.create_campaign(service.store, service.config, {"name": "hotpath"})
-        batch = scopes(f"/p/{campaign.id}.gif", hits)
-        await per_call(app, batch[:2000], 1)  # warm: salt, caches
-        await service.aggregator.flush()
-        await service.aggregator.drain()  # stop the flush loop: the flush is timed apart below
-
-        rows = [("baseline: Starlette GIF", await per_call(baseline, batch, repeat))]
-        rows.append(("pixelagg: the pixel", await per_call(app, batch, repeat)))
-        waiting = service.aggregator.depth
-        start = time.perf_counter()
-        await service.aggregator.flush()
-        rows.append(("pixelagg: flush, per hit", (time.perf_counter() - start) / max(1, waiting) * 1e6))
-
-        link, _ = await actions.register_link(
-            service.store, service.config, campaign.id, {"url": "https://example.org/"}
-        )
-        clicks = [{**s, "path": f"/l/{campaign.id}/{link.id}", "raw_path": b""} for s in batch]
-        window = service.clicks
-        await window.drain()  # stop its loop: the release is timed apart below
-        redirect = await per_call(app, clicks, 1)  # one pass: each click is held until released
-        start = time.perf_counter()
-        released = window.release(everything=True)
-        release = (time.perf_counter() - start) / max(1, released) * 1e6
-        rows.append(("pixelagg: the redirect", redirect))
-        rows.append(("  window release, per click", release))
-        await service.aggregator.flush()
-
-        now = time.time()
-        trusted = service.trusted
-        forwarded = [dict(s["headers"])[b"x-forwarded-for"].decode() for s in batch]
-        found = [client_address("127.0.0.1", f, trusted) for f in forwarded]
-        salt = service.cache.current_salt(campaign.id, now)
-        ua = UA.decode()
-        steps = [
-            ("  read the headers", _headers, [(s,) for s in batch]),
-            ("  client address", client_address, [("127.0.0.1", f, trusted) for f in forwarded]),
-            ("  classify", service.classifier.classify, [(ua, c.address) for c in found if c]),
-            ("  region", bucket_region, [(c.text,) for c in found if c]),
-            ("  keyed hash", visitor_key, [(salt, c.text, ua, campaign.id) for c in found if c]),
-        ]
-        for name, fn, args in steps:
-            rows.append((name, step(fn, args, repeat)))
-        await service.aggregator.flush()
+        yield app, service
     finally:
         await service.stop()
+
+
+async def main(hits: int, repeat: int) -> None:
+    async with pixel_app("hotpath") as (app, service):
+        await _measure(app, service, hits, repeat)
+
+
+async def _measure(app: Any, service: Any, hits: int, repeat: int) -> None:
+    from baseline_app import app as baseline
+
+    from pixelagg import actions
+    from pixelagg.core.privacy import bucket_region, client_address, visitor_key
+    from pixelagg.web.pixel import read_headers as _headers
+
+    campaign, _ = await actions.create_campaign(service.store, service.config, {"name": "hotpath"})
+    batch = scopes(f"/p/{campaign.id}.gif", hits)
+    await per_call(app, batch[:2000], 1)  # warm: salt, caches
+    await service.aggregator.flush()
+    await service.aggregator.drain()  # stop the flush loop: the flush is timed apart below
+
+    rows = [("baseline: Starlette GIF", await per_call(baseline, batch, repeat))]
+    rows.append(("pixelagg: the pixel", await per_call(app, batch, repeat)))
+    waiting = service.aggregator.depth
+    start = time.perf_counter()
+    await service.aggregator.flush()
+    rows.append(("pixelagg: flush, per hit", (time.perf_counter() - start) / max(1, waiting) * 1e6))
+
+    link, _ = await actions.register_link(
+        service.store, service.config, campaign.id, {"url": "https://example.org/"}
+    )
+    clicks = [{**s, "path": f"/l/{campaign.id}/{link.id}", "raw_path": b""} for s in batch]
+    window = service.clicks
+    await window.drain()  # stop its loop: the release is timed apart below
+    redirect = await per_call(app, clicks, 1)  # one pass: each click is held until released
+    start = time.perf_counter()
+    released = window.release(everything=True)
+    release = (time.perf_counter() - start) / max(1, released) * 1e6
+    rows.append(("pixelagg: the redirect", redirect))
+    rows.append(("  window release, per click", release))
+    await service.aggregator.flush()
+
+    now = time.time()
+    trusted = service.trusted
+    forwarded = [dict(s["headers"])[b"x-forwarded-for"].decode() for s in batch]
+    found = [client_address("127.0.0.1", f, trusted) for f in forwarded]
+    salt = service.cache.current_salt(campaign.id, now)
+    ua = UA.decode()
+    steps = [
+        ("  read the headers", _headers, [(s,) for s in batch]),
+        ("  client address", client_address, [("127.0.0.1", f, trusted) for f in forwarded]),
+        ("  classify", service.classifier.classify, [(ua, c.address) for c in found if c]),
+        ("  region", bucket_region, [(c.text,) for c in found if c]),
+        ("  keyed hash", visitor_key, [(salt, c.text, ua, campaign.id) for c in found if c]),
+    ]
+    for name, fn, args in steps:
+        rows.append((name, step(fn, args, repeat)))
+    await service.aggregator.flush()
 
     base = rows[0][1]
     print(f"{'':28} {'µs/hit':>8} {'ratio':>6}")

@@ -16,9 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
-import os
 import sys
-import tempfile
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -56,24 +54,12 @@ async def count(app: Any, batch: list[dict[str, Any]]) -> collections.Counter[st
 
 async def main(hits: int, top: int) -> None:
     sys.path.insert(0, str(BENCH))
-    os.environ.update(
-        {
-            "PIXELAGG_DATA_DIR": tempfile.mkdtemp(prefix="pixelagg-opcodes-"),
-            "PIXELAGG_ADMIN_TOKEN": "opcodes-" + "x" * 24,
-            "PIXELAGG_SERVER_ACCESS_LOG": "false",
-        }
-    )
     from baseline_app import app as baseline
-    from hotpath import per_call, scopes
+    from hotpath import per_call, pixel_app, scopes
 
     from pixelagg import actions
-    from pixelagg.config import load
-    from pixelagg.web.app import create_app
 
-    app = create_app(load())
-    service = app.app.state.service
-    await service.start()
-    try:
+    async with pixel_app("opcodes") as (app, service):
         campaign, _ = await actions.create_campaign(service.store, service.config, {"name": "opcodes"})
         batch = scopes(f"/p/{campaign.id}.gif", 2 * hits)
         await per_call(app, batch[:hits], 1)  # warm: salt, caches, the interpreter's specialising
@@ -82,8 +68,6 @@ async def main(hits: int, top: int) -> None:
         base = await count(baseline, batch[hits:])
         pixel = await count(app, batch[hits:])
         await service.aggregator.flush()
-    finally:
-        await service.stop()
 
     base_total, pixel_total = sum(base.values()) / hits, sum(pixel.values()) / hits
     print(f"{'':44} {'bytecodes/hit':>13} {'ratio':>6}")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.helpers import AUTH, BROWSER_UA, Served
+from tests import valkey as vk
+from tests.helpers import AUTH, BROWSER_UA, Served, make_env
 
 LIBFAKETIME = next(iter(sorted(Path("/usr/lib").glob("*/faketime/libfaketime.so.1"))), None)
 """Debian's faketime package; scripts/test installs it when it runs as root."""
@@ -29,6 +32,27 @@ def faketime_env(tmp_path: Path) -> tuple[dict[str, str], Path]:
         "FAKETIME_DONT_FAKE_MONOTONIC": "1",  # a step of the wall clock leaves the monotonic one
     }
     return env, offset
+
+
+@contextlib.contextmanager
+def revocable_writer(
+    serve: Callable[..., Served], tmp_path: Path
+) -> Iterator[tuple[vk.ValkeyProcess, Served, Served]]:
+    """A real Valkey and two replicas of one keyspace with the release step on (ε 1, 1-second
+    periods): `a` on Redis user `a`, whose writes `ACL SETUSER a -@write` takes away (it still
+    reads), and `b` on the default user. Valkey stops at the end."""
+    redis = vk.ValkeyProcess(tmp_path / "valkey").start()
+    try:
+        redis.command("ACL", "SETUSER", "a", "on", ">a-password", "~*", "&*", "+@all")
+        release = {"PIXELAGG_PRIVACY_EPSILON": "1", "PIXELAGG_PRIVACY_RELEASE_PERIOD_SECONDS": "1"}
+        env_b = make_env(tmp_path, redis.url, **release)
+        url_a = f"redis://a:a-password@127.0.0.1:{redis.port}"
+        prefix = env_b["PIXELAGG_STORE_KEY_PREFIX"]
+        a = serve(make_env(tmp_path, url_a, PIXELAGG_STORE_KEY_PREFIX=prefix, **release), name="a")
+        b = serve(env_b, name="b")
+        yield redis, a, b
+    finally:
+        redis.stop()
 
 
 def hits(http: httpx.Client, server: Served, campaign_id: str, n: int, first: int = 0) -> Counter[str]:

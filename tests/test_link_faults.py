@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests import valkey as vk
-from tests.faults import metric, readyz
+from tests.faults import metric, readyz, revocable_writer
 from tests.helpers import AUTH, BROWSER_UA, make_env, wait_for
 
 pytestmark = pytest.mark.slow
@@ -86,27 +86,16 @@ def test_clicks_written_after_their_period_was_frozen_are_counted_as_late(serve,
     """Replica a cannot write (it still reads, so it finds the link) while b reads the report,
     which freezes the 1-second periods a's clicks belong in; once a writes them, exactly those
     clicks are counted as late hits (metric and /readyz), as late opens are."""
-    redis = vk.ValkeyProcess(tmp_path / "valkey").start()
-    try:
-        redis.command("ACL", "SETUSER", "a", "on", ">a-password", "~*", "&*", "+@all")
-        release = {"PIXELAGG_PRIVACY_EPSILON": "1", "PIXELAGG_PRIVACY_RELEASE_PERIOD_SECONDS": "1"}
-        env_b = make_env(tmp_path, redis.url, **release)
-        url_a = f"redis://a:a-password@127.0.0.1:{redis.port}"
-        prefix = env_b["PIXELAGG_STORE_KEY_PREFIX"]
-        a = serve(make_env(tmp_path, url_a, PIXELAGG_STORE_KEY_PREFIX=prefix, **release), name="a")
-        b = serve(env_b, name="b")
-        with httpx.Client() as http:
-            campaign, tracking = _link(http, b.url)
-            path = "/l/" + tracking.split("/l/", 1)[1]
-            redis.command("ACL", "SETUSER", "a", "-@write")  # a still reads: it finds the link
-            answers = [_follow(http, a.url + path, k) for k in range(1, 21)]
-            assert {r.status_code for r in answers} == {302}
-            # The click window holds clicks 2 s, then a's writes fail and wait for a retry.
-            assert wait_for(lambda: readyz(http, a).json()["writes"] == "retrying", timeout=30)
-            time.sleep(3)  # the clicks' periods closed (1 s) and their release delay passed (1 s)
-            b.stats(http, campaign)  # freezes every closed period
-            redis.command("ACL", "SETUSER", "a", "+@write")
-            assert wait_for(lambda: metric(http, a, "pixelagg_late_hits_total") == 20, timeout=30)
-            assert readyz(http, a).json()["late_hits"] == 20
-    finally:
-        redis.stop()
+    with revocable_writer(serve, tmp_path) as (redis, a, b), httpx.Client() as http:
+        campaign, tracking = _link(http, b.url)
+        path = "/l/" + tracking.split("/l/", 1)[1]
+        redis.command("ACL", "SETUSER", "a", "-@write")  # a still reads: it finds the link
+        answers = [_follow(http, a.url + path, k) for k in range(1, 21)]
+        assert {r.status_code for r in answers} == {302}
+        # The click window holds clicks 2 s, then a's writes fail and wait for a retry.
+        assert wait_for(lambda: readyz(http, a).json()["writes"] == "retrying", timeout=30)
+        time.sleep(3)  # the clicks' periods closed (1 s) and their release delay passed (1 s)
+        b.stats(http, campaign)  # freezes every closed period
+        redis.command("ACL", "SETUSER", "a", "+@write")
+        assert wait_for(lambda: metric(http, a, "pixelagg_late_hits_total") == 20, timeout=30)
+        assert readyz(http, a).json()["late_hits"] == 20

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import valkey as vk
-from tests.faults import answered_total, hits, lost, metric, readyz, reconciled, total
+from tests.faults import answered_total, hits, lost, metric, readyz, reconciled, revocable_writer, total
 from tests.helpers import AUTH, Stream, make_env, wait_for
 
 pytestmark = pytest.mark.slow
@@ -195,15 +195,8 @@ def test_hits_written_after_their_period_was_frozen_are_counted_as_late(serve, t
     freezes the 1-second periods a's hits belong in; once a writes them, exactly those hits are
     counted as late (metric, /readyz, log lines by campaign, at most one a minute and the rest at
     shutdown) and are in the store's counts."""
-    redis = vk.ValkeyProcess(tmp_path / "valkey").start()
-    try:
-        redis.command("ACL", "SETUSER", "a", "on", ">a-password", "~*", "&*", "+@all")
-        release = {"PIXELAGG_PRIVACY_EPSILON": "1", "PIXELAGG_PRIVACY_RELEASE_PERIOD_SECONDS": "1"}
-        env_b = make_env(tmp_path, redis.url, **release)
-        url_a = f"redis://a:a-password@127.0.0.1:{redis.port}"
-        prefix = env_b["PIXELAGG_STORE_KEY_PREFIX"]
-        a = serve(make_env(tmp_path, url_a, PIXELAGG_STORE_KEY_PREFIX=prefix, **release), name="a")
-        b = serve(env_b, name="b")
+    with revocable_writer(serve, tmp_path) as (redis, a, b):
+        prefix = a.env["PIXELAGG_STORE_KEY_PREFIX"]
         with httpx.Client() as http:
             campaign = b.create(http, recipients=1000)["id"]
             assert hits(http, a, campaign, 10)["counted"] == 10
@@ -223,5 +216,3 @@ def test_hits_written_after_their_period_was_frozen_are_counted_as_late(serve, t
         late_lines = [line for line in a.logs().splitlines() if "release period was frozen" in line]
         assert late_lines and all(campaign in line for line in late_lines)
         assert "(30 so far;" in late_lines[-1]
-    finally:
-        redis.stop()

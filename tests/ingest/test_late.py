@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 from pixelagg.ingest.late import LateHits, frozen_checks
 from pixelagg.reports.cells import Cell
 from pixelagg.store import Batch
@@ -19,18 +21,26 @@ def _part(*stamps: float, period: int = 3600):
     return batch.campaigns["c"]
 
 
-def test_hits_of_closed_periods_are_checked_against_their_cells():
-    """Hits of an hour that closed are checked against that hour's and that day's loads cells,
-    as groups and as cells of their own; hits of the open hour are not checked."""
-    part = _part(NOW - 2 * 3600, NOW - 2 * 3600 + 5, NOW)
+def _clicks(*stamps: float, period: int = 3600):
+    batch = Batch()
+    for stamp in stamps:
+        batch.add_click("c", stamp, "human", "Lk3q2-4Wd8", "NL", None, None, period)
+    return batch.campaigns["c"]
+
+
+@pytest.mark.parametrize(("make", "kind"), [(_part, "l"), (_clicks, "k")], ids=["opens", "clicks"])
+def test_hits_of_closed_periods_are_checked_against_their_cells(make, kind):
+    """Opens (clicks) of an hour that closed are checked against that hour's and that day's
+    loads (clicks) cells, as groups and as cells of their own; those of the open hour are not."""
+    part = make(NOW - 2 * 3600, NOW - 2 * 3600 + 5, NOW)
     (names, hits), *others = frozen_checks(part, 3600, 60.0, NOW)
     assert others == [] and hits == 2
     hour = int((NOW - 2 * 3600) // 3600)
     assert names == (
-        Cell("l", "p", hour, "human").group,
-        Cell("l", "d", 20_000, "human").group,
-        Cell("l", "p", hour, "human").name,
-        Cell("l", "d", 20_000, "human").name,
+        Cell(kind, "p", hour, "human").group,
+        Cell(kind, "d", 20_000, "human").group,
+        Cell(kind, "p", hour, "human").name,
+        Cell(kind, "d", 20_000, "human").name,
     )
 
 
@@ -41,48 +51,16 @@ def test_a_period_is_checked_only_after_its_release_delay():
     assert len(frozen_checks(part, 3600, 60.0, NOW - 1800 + 61)) == 1
 
 
-def test_short_periods_are_checked_per_period():
-    """With 60-second periods, each closed minute's hits are checked against that minute's cells."""
-    part = _part(NOW - 300, NOW - 240, NOW - 239, period=60)
+@pytest.mark.parametrize(("make", "kind"), [(_part, "l"), (_clicks, "k")], ids=["opens", "clicks"])
+def test_short_periods_are_checked_per_period(make, kind):
+    """With 60-second periods each closed minute's opens (clicks) are checked once, against
+    that minute's cells (not once more for their hour field)."""
+    part = make(NOW - 300, NOW - 240, NOW - 239, period=60)
     checks = sorted(frozen_checks(part, 60, 60.0, NOW))
     minute = int((NOW - 300) // 60)
     assert [(names[0], hits) for names, hits in checks] == [
-        (Cell("l", "p", minute, "human").group, 1),
-        (Cell("l", "p", minute + 1, "human").group, 2),
-    ]
-
-
-def _clicks(*stamps: float, period: int = 3600):
-    batch = Batch()
-    for stamp in stamps:
-        batch.add_click("c", stamp, "human", "Lk3q2-4Wd8", "NL", None, None, period)
-    return batch.campaigns["c"]
-
-
-def test_clicks_of_closed_periods_are_checked_against_their_click_cells():
-    """Clicks of an hour that closed are checked against that hour's and that day's clicks
-    cells; clicks of the open hour are not."""
-    part = _clicks(NOW - 2 * 3600, NOW - 2 * 3600 + 5, NOW)
-    (names, hits), *others = frozen_checks(part, 3600, 60.0, NOW)
-    assert others == [] and hits == 2
-    hour = int((NOW - 2 * 3600) // 3600)
-    assert names == (
-        Cell("k", "p", hour, "human").group,
-        Cell("k", "d", 20_000, "human").group,
-        Cell("k", "p", hour, "human").name,
-        Cell("k", "d", 20_000, "human").name,
-    )
-
-
-def test_clicks_in_short_periods_are_checked_per_period():
-    """With 60-second periods each closed minute's clicks are checked once, against that
-    minute's clicks cells (not once more for their hour field)."""
-    part = _clicks(NOW - 300, NOW - 240, NOW - 239, period=60)
-    checks = sorted(frozen_checks(part, 60, 60.0, NOW))
-    minute = int((NOW - 300) // 60)
-    assert [(names[0], hits) for names, hits in checks] == [
-        (Cell("k", "p", minute, "human").group, 1),
-        (Cell("k", "p", minute + 1, "human").group, 2),
+        (Cell(kind, "p", minute, "human").group, 1),
+        (Cell(kind, "p", minute + 1, "human").group, 2),
     ]
 
 

@@ -174,14 +174,10 @@ def _list_html(report):
 
 def test_campaign_list_shows_the_click_rate_with_its_interval():
     """The list's click-rate column is the report's click rate and its 95% interval."""
-    assert '<td data-label="Click rate">7.5% <small>(7.5%\u20137.5%)</small></td>' in _list_html(
-        REPORT
-    )
+    assert '<td data-label="Click rate">7.5% <small>(7.5%\u20137.5%)</small></td>' in _list_html(REPORT)
 
 
 def test_campaign_list_says_when_a_campaign_has_no_links():
     """A campaign without links shows 'no links' for its click rate, not a rate of nothing."""
     report = dataclasses.replace(REPORT, clicks=empty_clicks([REPORT.range.start], 0, ""))
-    assert '<td data-label="Click rate"><span class="status">no links</span></td>' in _list_html(
-        report
-    )
+    assert '<td data-label="Click rate"><span class="status">no links</span></td>' in _list_html(report)
