@@ -41,9 +41,9 @@ def pending_message(info: ReleaseInfo) -> str | None:
         return None
     return (
         f"No figures yet: opens are released once each {period_text(info.release_period_seconds or 0)} "
-        f"period has closed (privacy.release_period_seconds), and this campaign's first figures "
-        f"come out at {utc_time(info.first_figures_at)}. Until then every figure is zero because "
-        "nothing has been released, not because nobody opened."
+        f"period has closed (privacy.release_period_seconds), and the first figures of these "
+        f"dates come out at {utc_time(info.first_figures_at)}. Until then every figure is zero "
+        "because nothing has been released, not because nobody opened."
     )
 
 
