@@ -89,19 +89,23 @@ def release_info(
     policy: Policy,
     release: Release[Hashable] | None,
     first_open: float | None,
-    covered: tuple[float, float] | None = None,
+    span: tuple[float, float] | None = None,
 ) -> ReleaseInfo:
-    """How the figures were released; `covered` is the span of the range the campaign has
-    lived in (from its creation or the range's start to the range's end)."""
+    """How the figures were released; `span` is the range in seconds, for when its first
+    figures come out while none of it is released."""
     assert policy.budget is not None
     until = None
     first_figures = None
     if release is not None:
-        closed = release.clock.closed * policy.period
-        until = datetime.fromtimestamp(closed, UTC)
-        if covered is not None and closed <= covered[0] < covered[1]:
-            first_close = (math.floor(covered[0] / policy.period) + 1) * policy.period
-            first_figures = datetime.fromtimestamp(first_close + policy.delay, UTC)
+        clock = release.clock
+        until = datetime.fromtimestamp(clock.closed * policy.period, UTC)
+        if span is not None:
+            # In the period numbers of Release.terms: a period belongs to the range if it
+            # starts in it (local midnight may fall inside one), and to the campaign from the
+            # period it was made in.
+            first = max(math.ceil(span[0] / policy.period), clock.created)
+            if clock.closed <= first < math.ceil(span[1] / policy.period):
+                first_figures = datetime.fromtimestamp((first + 1) * policy.period + policy.delay, UTC)
     return ReleaseInfo(
         mode="differential_privacy",
         epsilon=policy.budget.epsilon,
@@ -247,7 +251,7 @@ async def _released(
         ),
         by_region=_regions(got, min_bucket),
         min_bucket=min_bucket,
-        privacy=release_info(policy, release, first_open, (max(span[0], campaign.created_at), span[1])),
+        privacy=release_info(policy, release, first_open, span),
         by_client=_clients(got, min_bucket),
         open_rate_observed=rated.observed,
         apple_mpp=rated.apple_mpp,

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
 from pixelagg.config import load
+from pixelagg.core.campaign import Campaign, new_campaign_id
+from pixelagg.reports.noise import Budget
+from pixelagg.reports.release import Policy
+from pixelagg.reports.released import released_report
 from tests.helpers import AUTH, BROWSER_UA, make_env, store_url
 
 GMAIL = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)"
@@ -141,6 +145,28 @@ def test_a_new_campaign_says_when_its_first_figures_come_out(hourly):
     report = _stats(hourly, campaign["id"])
     first_close = (int(datetime.fromisoformat(campaign["created_at"]).timestamp()) // 3600 + 1) * 3600
     assert datetime.fromisoformat(report["privacy"]["first_figures_at"]).timestamp() == first_close + 60
+
+
+# Kolkata's midnight is 18:30 UTC: the first hour-long period of a local day starts at 19:00.
+KOLKATA_DAY = date(2026, 6, 1)
+KOLKATA_MIDNIGHT = datetime(2026, 5, 31, 18, 30, tzinfo=UTC).timestamp()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("minutes", "expected"), [(20, "20:01"), (45, "20:01"), (90, "20:01"), (92, None)])
+async def test_first_figures_of_a_day_that_starts_mid_period(store, minutes, expected):
+    """In a zone whose midnight falls inside a release period, a local day's first period is
+    the first that starts in it (19:00 UTC for Kolkata): its figures come at 20:01, and until
+    then the day shows none, however long after midnight it is read."""
+    campaign = Campaign(
+        id=new_campaign_id(), name="c", created_at=KOLKATA_MIDNIGHT - 2 * 86400, recipients=1000
+    )
+    await store.create_campaign(campaign)
+    now = KOLKATA_MIDNIGHT + minutes * 60
+    policy = Policy(Budget(1.0), period=3600, delay=60, retention_seconds=30 * 86400, min_recipients=50)
+    report = await released_report(store, campaign, KOLKATA_DAY, KOLKATA_DAY, "Asia/Kolkata", 5, policy, now)
+    first = report.privacy.first_figures_at
+    assert (None if first is None else first.astimezone(UTC).strftime("%H:%M")) == expected
 
 
 def test_first_figures_at_is_null_once_figures_are_out(private):

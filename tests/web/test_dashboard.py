@@ -12,7 +12,7 @@ from pixelagg.exceptions import StoreError
 from pixelagg.reports.report import Report
 from pixelagg.web import dashboard
 from pixelagg.web.app import create_app
-from tests.helpers import READ_TOKEN, TOKEN, AppClient, make_env
+from tests.helpers import AUTH, READ_TOKEN, TOKEN, AppClient, make_env
 
 ORIGIN = {"Origin": "http://testserver"}
 EVIL_NAME = "<script>alert(1)</script>"
@@ -370,9 +370,14 @@ def test_before_its_first_release_a_campaign_shows_when_figures_come(hourly_dash
     """Before its first period is released, the campaign page and the list say when figures
     come out instead of showing a zero open rate with a zero-width interval."""
     c = hourly_dash.create(name="New", recipients=1000)
+    link = hourly_dash.post(
+        f"/api/campaigns/{c['id']}/links", json={"url": "https://example.org/"}, headers=AUTH
+    )
+    assert link.status_code == 201
     page = hourly_dash.get(f"/dashboard/campaigns/{c['id']}")
     assert page.context["pending"].startswith("No figures yet:")
     assert '<p class="pending" id="headline">No figures yet:' in page.text
+    assert 'id="clicks-pending"' in page.text and 'id="click-figures"' not in page.text
     assert "0.0%" not in page.text
     listing = hourly_dash.get("/dashboard").text
     assert "First figures at " in listing and "0.0%" not in listing
