@@ -14,6 +14,7 @@ sees those links summed, never one recipient's click.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
@@ -22,7 +23,7 @@ from ..core.campaign import Campaign
 from ..core.classify import CLICK_CLASSES, MACHINE_CLICK_CLASSES
 from ..core.regions import OTHER_REGION, REGION_DOMAIN
 from ..store import SketchRef, Store
-from ..store.batch import parse_click_field
+from ..store.batch import parse_click_field, sketch_refs
 from .cells import Term
 from .estimate import Interval, click_rates
 from .release import Figure, Release, link_dim
@@ -142,9 +143,7 @@ async def exact_clicks(
                 by_region[field.dim] += count
     sketch_days = sorted(d for d in seen if datetime.strptime(d, "%Y%m%d").date() in in_range_utc_days)
 
-    def refs(kind: str, dims: Iterable[str], days: Iterable[str]) -> list[SketchRef]:
-        wanted = sorted(set(dims))
-        return [(kind, d, dim) for d in days for dim in wanted if (kind, dim) in seen[d]]
+    refs = functools.partial(sketch_refs, seen)
 
     classes = list(CLICK_CLASSES)
     clicked = sorted(by_link)

@@ -8,9 +8,10 @@ into "other" here, so every output (API, CLI, CSV, dashboard) gets the same supp
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from ..core.campaign import Campaign
 from ..core.classify import CLASSES, HUMAN_CLASSES, MACHINE_CLASSES
 from ..core.regions import OTHER_REGION as OTHER
 from ..store import SketchRef, Store
-from ..store.batch import DECLINED_FIELD, parse_counter_field
+from ..store.batch import DECLINED_FIELD, parse_counter_field, sketch_refs
 from .clicks import exact_clicks
 from .release import Figure, Policy
 from .released import COUNTS_ONLY_METHOD, FIRST_HOURS, NOT_SEEN, rates, released_report
@@ -163,10 +164,7 @@ async def _exact_stats(store: Store, campaign: Campaign, query: StatsQuery) -> R
 
     sketch_days = sorted(d for d in seen if datetime.strptime(d, "%Y%m%d").date() in in_range_utc_days)
 
-    def refs(kind: str, dims: Iterable[str], days: Iterable[str]) -> list[SketchRef]:
-        """The sketches of these dimensions on these days that exist (had hits)."""
-        wanted = sorted(set(dims))
-        return [(kind, d, dim) for d in days for dim in wanted if (kind, dim) in seen[d]]
+    refs = functools.partial(sketch_refs, seen)
 
     classes = list(CLASSES)
     regions = sorted(by_region)

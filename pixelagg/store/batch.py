@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NamedTuple
@@ -43,6 +44,16 @@ SketchRef = tuple[str, str, str]
 """(kind, day, dimension) of one HyperLogLog: kind 'u' per class, 'r' per region (openers),
 'v' per class and 'k' per link (human clickers). A batch keys its sketch elements by it; the
 store's count_unique takes groups of them."""
+
+
+def sketch_refs(
+    seen: Mapping[str, set[tuple[str, str]]], kind: str, dims: Iterable[str], days: Iterable[str]
+) -> list[SketchRef]:
+    """The sketches of `kind` in these dimensions on these UTC days that exist, as `seen`
+    (UTC day -> {(kind, dimension)} of the counters that had hits) tells: the rest were never
+    written, and asking for them would cost a key lookup each."""
+    wanted = sorted(set(dims))
+    return [(kind, d, dim) for d in days for dim in wanted if (kind, dim) in seen.get(d, ())]
 
 
 @functools.lru_cache(maxsize=1024)  # 24 hours x a handful of classes: formatted once each
