@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 
 from markupsafe import Markup, escape
 
-__all__ = ["Column", "Series", "horizontal_bars", "nice_ticks", "stacked_bars"]
+__all__ = ["X_LABELS", "Column", "Series", "daily_columns", "horizontal_bars", "nice_ticks", "stacked_bars"]
 
 # Small user units on purpose: the charts are at most 36rem wide, so on a phone the text
 # shrinks the least while a wide screen does not blow it up.
@@ -41,6 +42,19 @@ class Column:
     label: str
     axis_label: str
     values: tuple[int, ...]
+
+
+X_LABELS = 5
+"""The most labels a chart's time axis shows."""
+
+
+def daily_columns(days: Sequence[tuple[date, tuple[int, ...]]]) -> list[Column]:
+    """A column per (day, values), with at most X_LABELS of them labelled on the axis."""
+    every = max(1, -(-len(days) // X_LABELS))
+    return [
+        Column(day.isoformat(), "" if n % every else day.strftime("%d %b"), values)
+        for n, (day, values) in enumerate(days)
+    ]
 
 
 def nice_ticks(maximum: int, count: int = 4) -> list[int]:

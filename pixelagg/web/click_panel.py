@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from ..core.classify import MACHINE_CLICK_CLASSES
 from ..reports.report import OTHER_LINK, Bounds, ClickDayRow, Clicks
-from .charts import Column, Series, stacked_bars
+from .charts import Column, Series, daily_columns, stacked_bars
 
 __all__ = [
     "CLICK_CLASS_LABELS",
@@ -29,7 +29,6 @@ HUMAN_CLICKS = Series("Human clicks", "s-human", "#1f5fa8")
 MACHINE_CLICKS = Series("Machine clicks", "s-machine", "#b35c00")
 CLICK_CLASS_LABELS = {"human": "Person", "scanner": "Security scanner", "bot": "Bot"}
 OTHER_LABEL = "Other links (too few clicks to show on their own)"
-_AXIS_LABELS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +68,8 @@ class ClickPanel:
 
 
 def click_day_columns(by_day: Sequence[ClickDayRow]) -> list[Column]:
-    """Daily columns of human and machine clicks, at most five of them labelled on the axis."""
-    every = max(1, -(-len(by_day) // _AXIS_LABELS))
-    return [
-        Column(
-            d.day.isoformat(),
-            "" if n % every else d.day.strftime("%d %b"),
-            (d.human_clicks, d.machine_clicks),
-        )
-        for n, d in enumerate(by_day)
-    ]
+    """Daily columns of human and machine clicks, at most X_LABELS labelled on the axis."""
+    return daily_columns([(d.day, (d.human_clicks, d.machine_clicks)) for d in by_day])
 
 
 def _chart(columns: Sequence[Column]) -> Markup:

@@ -28,7 +28,7 @@ from ..core.campaign import Campaign
 from ..core.classify import MACHINE_CLASSES
 from ..reports.report import Bounds, DayRow, HourRow, Report, Withheld
 from ..reports.text import pending_message
-from .charts import Column, Series, horizontal_bars, stacked_bars
+from .charts import X_LABELS, Column, Series, daily_columns, horizontal_bars, stacked_bars
 from .click_panel import click_panel
 
 __all__ = [
@@ -75,7 +75,6 @@ CLIENT_LABELS = {
 REGION_LABELS = {"other": "Other (merged)", "unknown": "Unknown", "proxy": "Mail proxy"}
 LANGUAGE_NAMES = {"en": "English", "nl": "Nederlands"}
 HOURS = 72
-X_LABELS = 5
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -194,16 +193,8 @@ def _hour_label(t: datetime, every: int, first: bool) -> str:
 
 
 def day_columns(by_day: Sequence[DayRow]) -> list[Column]:
-    """Daily columns, with at most X_LABELS of them labelled on the axis."""
-    every = max(1, -(-len(by_day) // X_LABELS))
-    return [
-        Column(
-            d.day.isoformat(),
-            "" if n % every else d.day.strftime("%d %b"),
-            (d.human_opens, d.machine_opens),
-        )
-        for n, d in enumerate(by_day)
-    ]
+    """Daily columns of human and machine opens, with at most X_LABELS labelled on the axis."""
+    return daily_columns([(d.day, (d.human_opens, d.machine_opens)) for d in by_day])
 
 
 def stacked_section(key: str, heading: str, what: str, columns: Sequence[Column]) -> Section[Column]:
