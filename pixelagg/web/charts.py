@@ -15,7 +15,16 @@ from datetime import date
 
 from markupsafe import Markup, escape
 
-__all__ = ["X_LABELS", "Column", "Series", "daily_columns", "horizontal_bars", "nice_ticks", "stacked_bars"]
+__all__ = [
+    "X_LABELS",
+    "Column",
+    "Series",
+    "daily_columns",
+    "horizontal_bars",
+    "nice_ticks",
+    "stacked_bars",
+    "stacked_description",
+]
 
 # Small user units on purpose: the charts are at most 36rem wide, so on a phone the text
 # shrinks the least while a wide screen does not blow it up.
@@ -46,6 +55,20 @@ class Column:
 
 X_LABELS = 5
 """The most labels a chart's time axis shows."""
+
+
+def stacked_description(columns: Sequence[Column], noun: str, what: str) -> str:
+    """The <desc> of a chart of human and machine `noun` (opens, clicks) per `what` (hour,
+    day): its span, the totals and the busiest column."""
+    human = sum(c.values[0] for c in columns)
+    machine = sum(c.values[1] for c in columns)
+    busiest = max(columns, key=lambda c: sum(c.values))
+    return (
+        f"Stacked bars of human and machine {noun} per {what}, {len(columns)} {what}s from "
+        f"{columns[0].label} to {columns[-1].label}. In total {human:,} human and "
+        f"{machine:,} machine {noun}; the busiest {what} was {busiest.label} with "
+        f"{sum(busiest.values):,} {noun}."
+    )
 
 
 def daily_columns(days: Sequence[tuple[date, tuple[int, ...]]]) -> list[Column]:

@@ -14,7 +14,7 @@ from markupsafe import Markup
 
 from ..core.classify import MACHINE_CLICK_CLASSES
 from ..reports.report import OTHER_LINK, Bounds, ClickDayRow, Clicks
-from .charts import Column, Series, daily_columns, stacked_bars
+from .charts import Column, Series, daily_columns, stacked_bars, stacked_description
 
 __all__ = [
     "CLICK_CLASS_LABELS",
@@ -73,14 +73,7 @@ def click_day_columns(by_day: Sequence[ClickDayRow]) -> list[Column]:
 
 
 def _chart(columns: Sequence[Column]) -> Markup:
-    human = sum(c.values[0] for c in columns)
-    machine = sum(c.values[1] for c in columns)
-    busiest = max(columns, key=lambda c: sum(c.values))
-    desc = (
-        f"Stacked bars of human and machine clicks per day, {len(columns)} days from "
-        f"{columns[0].label} to {columns[-1].label}. In total {human:,} human and {machine:,} "
-        f"machine clicks; the busiest day was {busiest.label} with {sum(busiest.values):,} clicks."
-    )
+    desc = stacked_description(columns, "clicks", "day")
     return stacked_bars("chart-click-days", "Clicks per day", desc, (HUMAN_CLICKS, MACHINE_CLICKS), columns)
 
 

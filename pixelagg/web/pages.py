@@ -28,7 +28,15 @@ from ..core.campaign import Campaign
 from ..core.classify import MACHINE_CLASSES
 from ..reports.report import Bounds, DayRow, HourRow, Report, Withheld
 from ..reports.text import pending_message
-from .charts import X_LABELS, Column, Series, daily_columns, horizontal_bars, stacked_bars
+from .charts import (
+    X_LABELS,
+    Column,
+    Series,
+    daily_columns,
+    horizontal_bars,
+    stacked_bars,
+    stacked_description,
+)
 from .click_panel import click_panel
 
 __all__ = [
@@ -199,15 +207,7 @@ def day_columns(by_day: Sequence[DayRow]) -> list[Column]:
 
 def stacked_section(key: str, heading: str, what: str, columns: Sequence[Column]) -> Section[Column]:
     """Stacked bars of human and machine opens per `what`; the table leaves out empty rows."""
-    human = sum(c.values[0] for c in columns)
-    machine = sum(c.values[1] for c in columns)
-    busiest = max(columns, key=lambda c: sum(c.values))
-    desc = (
-        f"Stacked bars of human and machine opens per {what}, {len(columns)} {what}s from "
-        f"{columns[0].label} to {columns[-1].label}. In total {human:,} human and "
-        f"{machine:,} machine opens; the busiest {what} was {busiest.label} with "
-        f"{sum(busiest.values):,} opens."
-    )
+    desc = stacked_description(columns, "opens", what)
     svg = stacked_bars(f"chart-{key}", heading, desc, (HUMAN, MACHINE), columns)
     return Section(key, heading, svg, tuple(c for c in columns if sum(c.values)), what, (HUMAN, MACHINE))
 
